@@ -1,0 +1,387 @@
+"""Job configuration: frozen dataclasses, YAML loading, ``--set`` overrides, validation.
+
+A config has five sections (``model``, ``data``, ``train``, ``eval``, ``resources``).
+Unknown keys are errors, and every error names the key and what is allowed.
+Named configs ship inside the package (``snnjob/configs/<name>.yaml``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snnjob.errors import ConfigError
+
+PRESETS = ("seed", "strided")
+DEVICES = ("auto", "cpu", "gpu")
+MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The spiking network.
+
+    Parameters
+    ----------
+    preset
+        ``seed``: conv32-LIF-conv64-LIF-avgpool2-conv128-LIF-avgpool2-dense10 (the classic
+        NengoDL spiking-MNIST network); ``strided``: NengoDL 3's variant with stride-2
+        convolutions instead of pooling.
+    amplitude, tau_rc, tau_ref, max_rates, intercepts
+        LIF neuron parameters (``tau_rc``, ``tau_ref`` in seconds; ``max_rates`` in Hz).
+    synapse
+        Time constant (s) of the lowpass filter on the spiking output probe.
+    lif_smoothing
+        SoftLIF smoothing ``sigma`` used by the rate approximation during training
+        (Hunsberger & Eliasmith 2016); 0 disables it.
+    train_noise
+        Standard deviation of Gaussian noise added to each LIF layer's input during
+        training only (H&E 2016 noise model); 0 disables it.
+    network_seed
+        Seed of the Nengo network (neuron gains/biases are fixed by max_rates/intercepts).
+    """
+
+    preset: str = "seed"
+    amplitude: float = 0.01
+    tau_rc: float = 0.02
+    tau_ref: float = 0.002
+    max_rates: float = 100.0
+    intercepts: float = 0.0
+    synapse: float = 0.1
+    lif_smoothing: float = 0.0
+    train_noise: float = 0.0
+    network_seed: int = 0
+
+    def validate(self) -> None:
+        _choice("model.preset", self.preset, PRESETS)
+        _positive("model.amplitude", self.amplitude)
+        _positive("model.tau_rc", self.tau_rc)
+        _non_negative("model.tau_ref", self.tau_ref)
+        _positive("model.max_rates", self.max_rates)
+        if self.tau_ref > 0 and self.max_rates >= 1.0 / self.tau_ref:
+            raise ConfigError(
+                f"model.max_rates={self.max_rates} Hz is not reachable with "
+                f"model.tau_ref={self.tau_ref} s; use max_rates < {1.0 / self.tau_ref:g}"
+            )
+        if not -1.0 <= self.intercepts < 1.0:
+            raise ConfigError(f"model.intercepts must be in [-1, 1), got {self.intercepts}")
+        _non_negative("model.synapse", self.synapse)
+        _non_negative("model.lif_smoothing", self.lif_smoothing)
+        _non_negative("model.train_noise", self.train_noise)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where MNIST comes from and how much of it is used.
+
+    ``data_dir`` (None: ``SNNJOB_DATA_DIR``, then the user cache, then download);
+    ``n_train``: first N training images (None: all 60,000); ``download``: allow downloads.
+    """
+
+    data_dir: str | None = None
+    n_train: int | None = None
+    download: bool = True
+
+    def validate(self) -> None:
+        if self.n_train is not None and not 1 <= self.n_train <= MNIST_TRAIN:
+            raise ConfigError(
+                f"data.n_train must be between 1 and {MNIST_TRAIN} (or null for all), "
+                f"got {self.n_train}"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Rate-based training (one timestep per image, softmax cross-entropy, RMSProp).
+
+    ``epochs`` 0 skips training and evaluates the initial weights ("error before training").
+    ``seeds``: one trained network per seed (weight initialisation and data order).
+    ``device``: ``auto`` uses a GPU when the cluster has one, else the CPU.
+    """
+
+    epochs: int = 10
+    seeds: tuple[int, ...] = (0,)
+    minibatch_size: int = 200
+    learning_rate: float = 1e-3
+    device: str = "auto"
+    checkpoint_every: int = 1
+
+    def validate(self) -> None:
+        _non_negative("train.epochs", self.epochs)
+        _seeds("train.seeds", self.seeds)
+        _positive("train.minibatch_size", self.minibatch_size)
+        _positive("train.learning_rate", self.learning_rate)
+        _choice("train.device", self.device, DEVICES)
+        _positive("train.checkpoint_every", self.checkpoint_every)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Spiking evaluation sweep: every ``n_steps`` x ``seeds`` (x training seeds) point.
+
+    ``n_images``: first N test images (None: all 10,000). ``shard_size``: images per Ray
+    task (rounded up to a multiple of ``minibatch_size``). ``unroll``: the largest divisor
+    of ``n_steps`` not above it is used as NengoDL's ``unroll_simulation``.
+    """
+
+    n_steps: tuple[int, ...] = (30,)
+    seeds: tuple[int, ...] = (0,)
+    n_images: int | None = None
+    minibatch_size: int = 200
+    shard_size: int = 1000
+    unroll: int = 10
+    save_predictions: bool = True
+
+    def validate(self) -> None:
+        if not self.n_steps:
+            raise ConfigError("eval.n_steps must list at least one number of timesteps")
+        for n in self.n_steps:
+            _positive(f"eval.n_steps ({n})", n)
+        if len(set(self.n_steps)) != len(self.n_steps):
+            raise ConfigError(f"eval.n_steps has duplicates: {list(self.n_steps)}")
+        _seeds("eval.seeds", self.seeds)
+        if self.n_images is not None and not 1 <= self.n_images <= MNIST_TEST:
+            raise ConfigError(
+                f"eval.n_images must be between 1 and {MNIST_TEST} (or null for all), "
+                f"got {self.n_images}"
+            )
+        _positive("eval.minibatch_size", self.minibatch_size)
+        _positive("eval.shard_size", self.shard_size)
+        _positive("eval.unroll", self.unroll)
+
+    @property
+    def effective_shard_size(self) -> int:
+        """Shard length rounded up to a whole number of minibatches."""
+        mb = self.minibatch_size
+        return -(-self.shard_size // mb) * mb
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """Ray resources. ``workers`` None: as many as the cluster's CPUs allow."""
+
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: int = 1
+    gpus_per_worker: float = 0.0
+    trainer_cpus: int | None = None
+
+    def validate(self) -> None:
+        if self.workers is not None:
+            _positive("resources.workers", self.workers)
+        _positive("resources.cpus_per_worker", self.cpus_per_worker)
+        _non_negative("resources.gpus_per_worker", self.gpus_per_worker)
+        if self.trainer_cpus is not None:
+            _positive("resources.trainer_cpus", self.trainer_cpus)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """A whole job: one of each section."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+    def validate(self) -> JobConfig:
+        for f in fields(self):
+            getattr(self, f.name).validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def replace(self, **sections: Any) -> JobConfig:
+        return dataclasses.replace(self, **sections)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def available_configs() -> list[str]:
+    """Names of the configs shipped with the package."""
+    root = resources.files("snnjob") / "configs"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
+    """Load a config by package name (``quick``) or file path, apply ``key=value`` overrides."""
+    raw = _read_raw(str(name_or_path))
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(raw, key, value)
+    return from_dict(raw)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Parse ``section.key=value``; the value is YAML (``[10, 30]``, ``null``, ``1e-3``)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects section.key=value, got {item!r}")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    if key.count(".") != 1:
+        raise ConfigError(f"--set key must look like section.key (e.g. eval.n_steps), got {key!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value {text!r} is not valid YAML ({exc})") from None
+    return key, value
+
+
+def from_dict(raw: dict[str, Any]) -> JobConfig:
+    """Build and validate a JobConfig from a plain dict (unknown keys are errors)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(raw).__name__}")
+    sections = {f.name: f for f in fields(JobConfig)}
+    _reject_unknown("", raw, sections)
+    built = {}
+    for name in sections:
+        section_cls = typing.get_type_hints(JobConfig)[name]
+        built[name] = _build_section(name, section_cls, raw.get(name) or {})
+    return JobConfig(**built).validate()
+
+
+def _read_raw(name_or_path: str) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        text = path.read_text()
+        origin = str(path)
+    else:
+        names = available_configs()
+        if name_or_path not in names:
+            hint = difflib.get_close_matches(name_or_path, names, n=1)
+            raise ConfigError(
+                f"unknown config {name_or_path!r}; shipped configs: {', '.join(names)}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + "; or give a path to a .yaml file"
+            )
+        text = (resources.files("snnjob") / "configs" / f"{name_or_path}.yaml").read_text()
+        origin = f"snnjob/configs/{name_or_path}.yaml"
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin} must be a mapping of sections (model, data, train, ...)")
+    return raw
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    section, name = key.split(".")
+    sec = raw.setdefault(section, {})
+    if sec is None:
+        sec = raw[section] = {}
+    if not isinstance(sec, dict):
+        raise ConfigError(f"config section {section!r} must be a mapping")
+    sec[name] = value
+
+
+def _reject_unknown(prefix: str, raw: dict[str, Any], allowed: typing.Iterable[str]) -> None:
+    allowed = list(allowed)
+    for key in raw:
+        if key not in allowed:
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            raise ConfigError(
+                f"unknown config key {prefix}{key!r}"
+                + (f" (did you mean {prefix}{hint[0]!r}?)" if hint else "")
+                + f"; allowed: {', '.join(prefix + a for a in allowed)}"
+            )
+
+
+def _build_section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config section {name!r} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    _reject_unknown(f"{name}.", raw, hints)
+    kwargs = {key: _coerce(f"{name}.{key}", value, hints[key]) for key, value in raw.items()}
+    return cls(**kwargs)
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:  # noqa: C901 - one branch per type
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _coerce(key, value, inner)
+    if origin is tuple:
+        (inner, _) = typing.get_args(hint)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, e.g. [10, 30]; got {value!r}")
+        return tuple(_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint} for {key}")  # programming error
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        hint = difflib.get_close_matches(value, allowed, n=1)
+        raise ConfigError(
+            f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        )
+
+
+def _positive(key: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def _non_negative(key: str, value: float) -> None:
+    if not value >= 0:
+        raise ConfigError(f"{key} must be >= 0, got {value}")
+
+
+def _seeds(key: str, seeds: tuple[int, ...]) -> None:
+    if not seeds:
+        raise ConfigError(f"{key} must list at least one seed, e.g. [0]")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{key} has duplicates: {list(seeds)}")
+    for s in seeds:
+        if s < 0:
+            raise ConfigError(f"{key} must be non-negative integers, got {s}")

@@ -1,0 +1,179 @@
+"""Build the spiking convolutional network from a :class:`~snnjob.config.ModelConfig`.
+
+The network is a Nengo network whose weighted layers are Keras layers inside
+``nengo_dl.Layer`` TensorNodes and whose nonlinearities are Nengo LIF neurons.
+The trainable weights live only in the named Keras layers (``conv0``, ``conv1``,
+``conv2``, ``dense``), so parameters move between simulators layer by layer
+(see :mod:`snnjob.params`), never as NengoDL's raw variable list (which differs
+between training and ``inference_only`` simulators).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nengo
+import nengo_dl
+import numpy as np
+import tensorflow as tf
+
+from snnjob.config import ModelConfig
+from snnjob.params import Params, check_compatible
+
+IMAGE_SHAPE = (28, 28, 1)
+N_PIXELS = 28 * 28
+N_CLASSES = 10
+
+# (name, kind, filters/units, kernel, strides, pool after?)  per preset
+_LAYERS = {
+    "seed": (
+        ("conv0", "conv", 32, 3, 1, False),
+        ("conv1", "conv", 64, 3, 1, True),
+        ("conv2", "conv", 128, 3, 1, True),
+    ),
+    "strided": (
+        ("conv0", "conv", 32, 3, 1, False),
+        ("conv1", "conv", 64, 3, 2, False),
+        ("conv2", "conv", 128, 3, 2, False),
+    ),
+}
+
+
+@dataclass
+class NetworkHandles:
+    """What the simulators need from a built network."""
+
+    net: nengo.Network
+    inp: nengo.Node
+    out_p: nengo.Probe  # unfiltered output (rate training, 1 timestep)
+    out_p_filt: nengo.Probe  # output low-pass filtered by ``synapse`` (spiking evaluation)
+    layers: dict[str, tf.keras.layers.Layer]  # the trainable Keras layers, by name
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Expected shape of every parameter array, keyed ``<layer>/<weight>``."""
+        return dict(expected_weight_shapes_for(self))
+
+
+def expected_weight_shapes_for(handles: NetworkHandles):
+    for name, layer in handles.layers.items():
+        for wname, shape in _layer_weight_shapes(name, layer):
+            yield f"{name}/{wname}", shape
+
+
+def build_network(cfg: ModelConfig, *, mode: str = "eval", train_seed: int = 0) -> NetworkHandles:
+    """Build the network.
+
+    Parameters
+    ----------
+    cfg
+        Model configuration.
+    mode
+        ``"train"``: rate training graph (adds ``train_noise`` layers and SoftLIF smoothing
+        when configured); ``"eval"``: spiking inference graph (``inference_only``).
+    train_seed
+        Seeds the Keras weight initialisers, so one training seed gives one initial network.
+    """
+    if mode not in ("train", "eval"):
+        raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    neuron_type = nengo.LIF(tau_rc=cfg.tau_rc, tau_ref=cfg.tau_ref, amplitude=cfg.amplitude)
+    layers: dict[str, tf.keras.layers.Layer] = {}
+
+    with nengo.Network(seed=cfg.network_seed) as net:
+        net.config[nengo.Ensemble].max_rates = nengo.dists.Choice([cfg.max_rates])
+        net.config[nengo.Ensemble].intercepts = nengo.dists.Choice([cfg.intercepts])
+        net.config[nengo.Connection].synapse = None
+        # Nengo objects add no representational power here: only Keras layers train.
+        nengo_dl.configure_settings(stateful=False, trainable=None)
+        net.config[nengo.Ensemble].trainable = False
+        net.config[nengo.Connection].trainable = False
+        if mode == "train" and cfg.lif_smoothing > 0:
+            nengo_dl.configure_settings(lif_smoothing=cfg.lif_smoothing)
+        if mode == "eval":
+            nengo_dl.configure_settings(inference_only=True)
+
+        inp = nengo.Node(np.zeros(N_PIXELS), label="input")
+        x, shape = inp, IMAGE_SHAPE
+        for i, (name, _, filters, kernel, strides, pool) in enumerate(_LAYERS[cfg.preset]):
+            init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, i))
+            conv = tf.keras.layers.Conv2D(
+                filters, kernel, strides=strides, kernel_initializer=init, name=name
+            )
+            layers[name] = conv
+            x = nengo_dl.Layer(conv)(x, shape_in=shape)
+            shape = conv.compute_output_shape((1, *shape))[1:]
+            if mode == "train" and cfg.train_noise > 0:
+                x = nengo_dl.Layer(_noise_layer(cfg.train_noise, train_seed, i))(x)
+            x = nengo_dl.Layer(neuron_type)(x)
+            if pool:
+                avg = tf.keras.layers.AveragePooling2D(pool_size=2, strides=2)
+                x = nengo_dl.Layer(avg)(x, shape_in=shape)
+                shape = avg.compute_output_shape((1, *shape))[1:]
+        init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, 99))
+        dense = tf.keras.layers.Dense(N_CLASSES, kernel_initializer=init, name="dense")
+        layers["dense"] = dense
+        out = nengo_dl.Layer(dense)(x)
+        out_p = nengo.Probe(out, label="out_p")
+        out_p_filt = nengo.Probe(out, synapse=cfg.synapse or None, label="out_p_filt")
+
+    return NetworkHandles(net=net, inp=inp, out_p=out_p, out_p_filt=out_p_filt, layers=layers)
+
+
+def layer_params(handles) -> Params:
+    """Current weights of the network's Keras layers as ``{"layer/weight": array}``."""
+    out: Params = {}
+    for name, layer in handles.layers.items():
+        for var in layer.weights:
+            wname = var.name.split("/")[-1].split(":")[0]
+            out[f"{name}/{wname}"] = np.array(var.numpy(), copy=True)
+    return out
+
+
+def set_layer_params(handles, params: Params) -> None:
+    """Assign ``params`` to the network's Keras layers, after checking every shape."""
+    check_compatible(params, handles.weight_shapes())
+    for name, layer in handles.layers.items():
+        for var in layer.weights:
+            wname = var.name.split("/")[-1].split(":")[0]
+            var.assign(params[f"{name}/{wname}"])
+
+
+def expected_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes of a preset, computed without building a simulator."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    h, w, c = IMAGE_SHAPE
+    for name, _, filters, kernel, strides, pool in _LAYERS[cfg.preset]:
+        shapes[f"{name}/kernel"] = (kernel, kernel, c, filters)
+        shapes[f"{name}/bias"] = (filters,)
+        h, w, c = (h - kernel) // strides + 1, (w - kernel) // strides + 1, filters
+        if pool:
+            h, w = h // 2, w // 2
+    shapes["dense/kernel"] = (h * w * c, N_CLASSES)
+    shapes["dense/bias"] = (N_CLASSES,)
+    return shapes
+
+
+def macs_per_image_step(cfg: ModelConfig) -> int:
+    """Multiply-accumulates of the weighted layers for one image and one timestep."""
+    total = 0
+    h, w, c = IMAGE_SHAPE
+    for _, _, filters, kernel, strides, pool in _LAYERS[cfg.preset]:
+        h, w = (h - kernel) // strides + 1, (w - kernel) // strides + 1
+        total += h * w * filters * kernel * kernel * c
+        c = filters
+        if pool:
+            h, w = h // 2, w // 2
+    return total + h * w * c * N_CLASSES
+
+
+def _layer_weight_shapes(name, layer):
+    for var in layer.weights:
+        yield var.name.split("/")[-1].split(":")[0], tuple(var.shape)
+
+
+def _layer_seed(train_seed: int, index: int) -> int:
+    return int(train_seed) * 1000 + index
+
+
+def _noise_layer(stddev: float, train_seed: int, index: int) -> tf.keras.layers.Layer:
+    """Gaussian noise on a LIF layer's input; the layer only exists in training graphs."""
+    return tf.keras.layers.GaussianNoise(stddev, seed=_layer_seed(train_seed, 50 + index))

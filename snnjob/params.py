@@ -1,0 +1,136 @@
+"""Trained parameters: a flat ``{"<layer>/<weight>": ndarray}`` dict.
+
+On disk: ``NAME.npz`` (plain arrays, loaded with ``allow_pickle=False``) plus a
+``NAME.json`` sidecar (config, layer shapes, SHA-256 of the arrays, package
+versions, training metrics). Both are written to temporary names and renamed, the
+sidecar last, so a sidecar implies a complete ``.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnjob.atomic import write_atomic, write_json_atomic
+from snnjob.errors import ParamsError
+
+Params = dict[str, np.ndarray]
+FORMAT = "snnjob-params-v1"
+
+
+def params_sha256(params: Mapping[str, np.ndarray]) -> str:
+    """Canonical hash of a parameter set (names, dtypes, shapes and bytes, in name order)."""
+    h = hashlib.sha256()
+    for name in sorted(params):
+        arr = np.ascontiguousarray(params[name])
+        h.update(name.encode())
+        h.update(str(arr.dtype).encode())
+        h.update(repr(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def params_id(params: Mapping[str, np.ndarray]) -> str:
+    """Short identifier used in result file names (first 12 hex digits of the hash)."""
+    return params_sha256(params)[:12]
+
+
+def check_compatible(
+    params: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]], *, source: str = ""
+) -> None:
+    """Raise :class:`ParamsError` listing every layer whose parameters do not fit."""
+    problems = []
+    for name in sorted(set(expected) - set(params)):
+        problems.append(f"{name}: missing (network expects shape {tuple(expected[name])})")
+    for name in sorted(set(params) - set(expected)):
+        problems.append(f"{name}: not in the network (file has shape {params[name].shape})")
+    for name in sorted(set(params) & set(expected)):
+        if tuple(params[name].shape) != tuple(expected[name]):
+            problems.append(
+                f"{name}: file has shape {tuple(params[name].shape)}, "
+                f"network expects {tuple(expected[name])}"
+            )
+    if problems:
+        where = f" in {source}" if source else ""
+        raise ParamsError(
+            f"parameters{where} do not fit this network:\n  "
+            + "\n  ".join(problems)
+            + "\nCheck that model.preset matches the config the parameters were trained with "
+            "(see the .json sidecar), or train new parameters."
+        )
+
+
+def save_params(path: str | Path, params: Mapping[str, np.ndarray], metadata: dict[str, Any]):
+    """Write ``path`` (.npz) and its ``.json`` sidecar atomically; return the sidecar dict."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ParamsError(f"parameter files end in .npz, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {name: np.asarray(value) for name, value in params.items()}
+    sidecar = {
+        "format": FORMAT,
+        "sha256": params_sha256(arrays),
+        "shapes": {name: list(a.shape) for name, a in sorted(arrays.items())},
+        "dtypes": {name: str(a.dtype) for name, a in sorted(arrays.items())},
+        "versions": package_versions(),
+        **metadata,
+    }
+    write_atomic(path, lambda f: np.savez(f, **arrays))
+    write_json_atomic(sidecar_path(path), sidecar)
+    return sidecar
+
+
+def load_params(
+    path: str | Path, *, expected: Mapping[str, tuple[int, ...]] | None = None
+) -> tuple[Params, dict[str, Any]]:
+    """Load a parameter file and its sidecar, verifying the hash (and shapes, if given)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"parameter file {path} does not exist")
+    side = sidecar_path(path)
+    if not side.is_file():
+        raise ParamsError(
+            f"{path} has no sidecar {side.name}; snnjob writes both, the sidecar last — "
+            "an incomplete write, or a file not made by snnjob"
+        )
+    try:
+        metadata = json.loads(side.read_text())
+    except json.JSONDecodeError as exc:
+        raise ParamsError(f"sidecar {side} is not valid JSON: {exc}") from None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            params = {name: data[name] for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ParamsError(f"cannot read {path} as a plain .npz file: {exc}") from None
+    actual = params_sha256(params)
+    if metadata.get("sha256") != actual:
+        raise ParamsError(
+            f"{path} does not match its sidecar: sha256 {actual} != {metadata.get('sha256')}; "
+            "the file was changed or partly written — retrain or restore it"
+        )
+    if expected is not None:
+        check_compatible(params, expected, source=str(path))
+    return params, metadata
+
+
+def sidecar_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_suffix(".json")
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("snnjob", "nengo", "nengo-dl", "tensorflow", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out

@@ -1,0 +1,234 @@
+"""Rate-based training of the spiking network (Hunsberger & Eliasmith 2016).
+
+NengoDL swaps each LIF population for its differentiable rate approximation while
+training; every image is presented for one timestep; the loss is softmax
+cross-entropy on the unfiltered output probe; the optimiser is RMSProp. Each epoch
+uses its own permutation of the training set drawn from the training seed, and a
+checkpoint (weights + optimiser state + history) is written after every
+``checkpoint_every`` epochs, so an interrupted training resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nengo_dl
+import numpy as np
+import tensorflow as tf
+
+from snnjob.atomic import write_atomic
+from snnjob.config import ModelConfig, TrainConfig
+from snnjob.errors import ConfigError, ParamsError
+from snnjob.network import build_network, layer_params, set_layer_params
+from snnjob.params import Params, params_sha256
+
+log = logging.getLogger(__name__)
+_CKPT = re.compile(r"^epoch-(\d{4})\.npz$")
+
+
+@dataclass
+class TrainResult:
+    """Output of :func:`train`: parameters and what happened on the way."""
+
+    params: Params
+    seed: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    resumed_from_epoch: int = 0
+    device: str = "cpu"
+
+    def metrics(self) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        return {
+            "epochs": len(self.history),
+            "final_loss": last.get("loss"),
+            "final_rate_accuracy": last.get("accuracy"),
+            "history": self.history,
+            "train_wall_time_s": self.wall_time_s,
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "device": self.device,
+        }
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int,
+    checkpoint_dir: str | Path | None = None,
+    device: str | None = None,
+    verbose: int | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train one network and return its parameters.
+
+    Parameters
+    ----------
+    model_cfg, train_cfg
+        Network and optimisation settings (``train_cfg.seeds`` is ignored: see ``seed``).
+    images, labels
+        Training set, images (N, 784) float32 in [0, 1], labels (N,) integers 0-9.
+        Each epoch uses ``N // minibatch_size`` whole minibatches of a fresh permutation.
+    seed
+        Training seed: weight initialisation and data order.
+    checkpoint_dir
+        Where ``epoch-NNNN.npz`` checkpoints go; training resumes from the latest one.
+    device
+        ``"cpu"``, ``"gpu"`` or None (``train_cfg.device``; ``auto`` picks a visible GPU).
+    verbose
+        Keras progress output: 1 progress bar, 2 one line per epoch (default: 1 on a
+        terminal, else 2), 0 silent.
+    """
+    mb = train_cfg.minibatch_size
+    n = len(images)
+    if n < mb:
+        raise ConfigError(
+            f"training set has {n} images, fewer than train.minibatch_size={mb}; "
+            "raise data.n_train or lower train.minibatch_size"
+        )
+    if len(labels) != n:
+        raise ValueError(f"{n} images but {len(labels)} labels")
+    tf_device = resolve_device(device or train_cfg.device)
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+
+    t0 = time.perf_counter()
+    handles = build_network(model_cfg, mode="train", train_seed=seed)
+    with nengo_dl.Simulator(
+        handles.net, minibatch_size=mb, seed=seed, device=tf_device, progress_bar=False
+    ) as sim:
+        sim.compile(
+            optimizer=tf.optimizers.RMSprop(train_cfg.learning_rate),
+            loss={handles.out_p: tf.losses.SparseCategoricalCrossentropy(from_logits=True)},
+            metrics={handles.out_p: "accuracy"},
+        )
+        optimizer = sim.keras_model.optimizer
+        optimizer.build(sim.keras_model.trainable_variables)
+        start_epoch, history = 0, []
+        ckpt = latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
+        if ckpt is not None:
+            start_epoch, history = _restore(ckpt, handles, optimizer)
+            log.info("seed %d: resuming from %s (epoch %d)", seed, ckpt, start_epoch)
+
+        n_used = (n // mb) * mb
+        for epoch in range(start_epoch, train_cfg.epochs):
+            order = np.random.default_rng([seed, epoch]).permutation(n)[:n_used]
+            x = images[order][:, None, :]
+            y = np.asarray(labels)[order][:, None, None]
+            te = time.perf_counter()
+            fit = sim.fit(
+                {handles.inp: x}, {handles.out_p: y}, epochs=1, shuffle=False, verbose=verbose
+            )
+            stats = {
+                "epoch": epoch + 1,
+                "loss": float(fit.history["loss"][-1]),
+                "accuracy": float(_metric(fit.history, "accuracy")),
+                "images": n_used,
+                "wall_time_s": time.perf_counter() - te,
+            }
+            history.append(stats)
+            log.info(
+                "seed %d epoch %d/%d: loss %.4f, rate-mode train accuracy %.4f (%.0f img/s)",
+                seed, epoch + 1, train_cfg.epochs, stats["loss"], stats["accuracy"],
+                n_used / stats["wall_time_s"],
+            )  # fmt: skip
+            if on_epoch is not None:
+                on_epoch(epoch + 1, stats)
+            last = epoch + 1 == train_cfg.epochs
+            if checkpoint_dir and ((epoch + 1) % train_cfg.checkpoint_every == 0 or last):
+                _save_checkpoint(checkpoint_dir, epoch + 1, handles, optimizer, history)
+        params = layer_params(handles)
+    return TrainResult(
+        params=params,
+        seed=seed,
+        history=history,
+        wall_time_s=time.perf_counter() - t0,
+        resumed_from_epoch=start_epoch,
+        device=tf_device,
+    )
+
+
+def resolve_device(device: str) -> str:
+    """Map ``auto|cpu|gpu`` to a TensorFlow device string, falling back to the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise ConfigError(
+            "train.device=gpu but TensorFlow sees no GPU here (TF 2.12 needs CUDA 11.8 and "
+            "cuDNN 8.6); use train.device=auto to fall back to the CPU"
+        )
+    if device in ("gpu", "auto") and gpus:
+        return "/gpu:0"
+    return "/cpu:0"
+
+
+def latest_checkpoint(checkpoint_dir: str | Path | None) -> Path | None:
+    """The newest complete ``epoch-NNNN.npz`` in ``checkpoint_dir``, or None."""
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return None
+    found = sorted(
+        (int(m.group(1)), p) for p in Path(checkpoint_dir).iterdir() if (m := _CKPT.match(p.name))
+    )
+    return found[-1][1] if found else None
+
+
+def _metric(history: dict[str, list[float]], name: str) -> float:
+    for key, values in history.items():
+        if key.endswith(name):
+            return values[-1]
+    return float("nan")
+
+
+def _save_checkpoint(checkpoint_dir, epoch, handles, optimizer, history) -> Path:
+    arrays = {f"param/{k}": v for k, v in layer_params(handles).items()}
+    for i, var in enumerate(optimizer.variables):
+        arrays[f"optimizer/{i:04d}"] = var.numpy()
+    arrays["history"] = np.array(
+        [[h["epoch"], h["loss"], h["accuracy"], h["images"], h["wall_time_s"]] for h in history],
+        dtype=np.float64,
+    )
+    path = Path(checkpoint_dir) / f"epoch-{epoch:04d}.npz"
+    write_atomic(path, lambda f: np.savez(f, **arrays))
+    return path
+
+
+def _restore(path: Path, handles, optimizer) -> tuple[int, list[dict[str, float]]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        msg = f"checkpoint {path} is unreadable ({exc}); delete it to retrain"
+        raise ParamsError(msg) from None
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    set_layer_params(handles, params)
+    opt_arrays = [arrays[k] for k in sorted(k for k in arrays if k.startswith("optimizer/"))]
+    if len(opt_arrays) != len(optimizer.variables):
+        raise ParamsError(
+            f"checkpoint {path} holds {len(opt_arrays)} optimiser variables, the optimiser has "
+            f"{len(optimizer.variables)}; it was written by another configuration — delete it"
+        )
+    for var, value in zip(optimizer.variables, opt_arrays):
+        var.assign(value)
+    history = [
+        {"epoch": int(r[0]), "loss": r[1], "accuracy": r[2], "images": int(r[3]),
+         "wall_time_s": r[4]}
+        for r in arrays["history"]
+    ]  # fmt: skip
+    return int(_CKPT.match(path.name).group(1)), history
+
+
+__all__ = [
+    "TrainResult",
+    "train",
+    "resolve_device",
+    "latest_checkpoint",
+    "params_sha256",
+]
