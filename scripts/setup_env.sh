@@ -5,8 +5,8 @@
 #   scripts/setup_env.sh --force    rebuild it from scratch
 #   scripts/setup_env.sh --relock   resolve pyproject.toml's ranges anew and rewrite requirements.lock
 #
-# The venv is reused as long as requirements.lock and pyproject.toml are unchanged
-# (their SHA-256 is stamped into the venv); snnjob itself is installed in editable mode.
+# The venv is reused as long as requirements.lock is unchanged (its SHA-256 is stamped into
+# the venv); snnjob itself is installed in editable mode, refreshed when pyproject.toml changes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SNNJOB_VENV:-$ROOT/.venv}"
@@ -41,10 +41,16 @@ if [ "$mode" = "--relock" ]; then
   exit 0
 fi
 
-stamp="$(cat "$LOCK" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+stamp="$(cat "$LOCK" | sha256sum | cut -d' ' -f1)"
+proj="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [ "$mode" != "--force" ] && [ -f "$VENV/.snnjob-lock" ] && [ "$(cat "$VENV/.snnjob-lock")" = "$stamp" ] \
-   && "$VENV/bin/python" -c 'import snnjob' >/dev/null 2>&1; then
-  exit 0  # up to date
+   && "$VENV/bin/python" -c 'import tensorflow, nengo_dl, ray' >/dev/null 2>&1; then
+  # Dependencies are current; refresh the editable install only when pyproject.toml changed.
+  if [ "$(cat "$VENV/.snnjob-project" 2>/dev/null)" != "$proj" ]; then
+    "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+    echo "$proj" > "$VENV/.snnjob-project"
+  fi
+  exit 0
 fi
 
 echo "snnjob setup: creating $VENV from requirements.lock (a few minutes the first time)..." >&2
@@ -54,4 +60,5 @@ rm -rf "$VENV"
 "$VENV/bin/python" -m pip install -q -r "$LOCK"
 "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
 echo "$stamp" > "$VENV/.snnjob-lock"
+echo "$proj" > "$VENV/.snnjob-project"
 echo "snnjob setup: ready ($("$VENV/bin/python" -c 'import tensorflow as tf, nengo_dl, ray; print("tensorflow", tf.__version__, "nengo-dl", nengo_dl.__version__, "ray", ray.__version__)' 2>/dev/null))" >&2

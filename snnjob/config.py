@@ -299,8 +299,8 @@ def _reject_unknown(prefix: str, raw: dict[str, Any], allowed: typing.Iterable[s
         if key not in allowed:
             hint = difflib.get_close_matches(str(key), allowed, n=1)
             raise ConfigError(
-                f"unknown config key {prefix}{key!r}"
-                + (f" (did you mean {prefix}{hint[0]!r}?)" if hint else "")
+                f"unknown config key '{prefix}{key}'"
+                + (f" (did you mean '{prefix}{hint[0]}'?)" if hint else "")
                 + f"; allowed: {', '.join(prefix + a for a in allowed)}"
             )
 

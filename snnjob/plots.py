@@ -1,0 +1,285 @@
+"""PNG figures of inputs, network outputs and error rates.
+
+Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas directly, so this
+module never touches :mod:`matplotlib.pyplot`, its global figure list or the selected backend.
+Each function writes its PNG atomically (to a hidden temporary file in the same folder, then
+:func:`os.replace`) and returns the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from snnjob.errors import RunDirError
+
+__all__ = ["plot_digits", "plot_error_vs_steps", "plot_outputs_over_time"]
+
+N_CLASSES = 10
+IMAGE_SIDE = 28
+_DPI = 100
+
+
+def _save_png(fig: Figure, path: str | os.PathLike) -> Path:
+    """Render ``fig`` to ``path`` as PNG via a hidden temp file in the same folder."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"plot path must end with .png, got {path}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"cannot create folder {path.parent}: {exc}") from exc
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    FigureCanvasAgg(fig)
+    try:
+        with open(tmp, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=_DPI)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunDirError(f"cannot write {path}: {exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return path
+
+
+def _images_2d(images: Any) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 2 or images.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
+        raise ValueError(
+            f"images must have shape (N, {IMAGE_SIDE * IMAGE_SIDE}), got {images.shape}"
+        )
+    return images
+
+
+def _labels(values: Any, n: int, name: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim != 1 or values.shape[0] < n:
+        raise ValueError(
+            f"{name} must be a 1-d array with at least {n} entries, got {values.shape}"
+        )
+    return values
+
+
+def _count(n: Any, available: int, name: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    if available < 1:
+        raise ValueError("nothing to plot: no examples given")
+    return min(int(n), available)
+
+
+def _show_digit(ax, image: np.ndarray) -> None:
+    ax.imshow(image.reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray", vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_digits(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    predictions: np.ndarray | None = None,
+    n: int = 16,
+) -> Path:
+    """Plot a grid of sample input images titled with their labels (and predictions).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination PNG file (``.png``); missing folders are created.
+    images : numpy.ndarray
+        Flattened images, shape ``(N, 784)``, values in [0, 1].
+    labels : numpy.ndarray
+        True digits, shape ``(N,)``.
+    predictions : numpy.ndarray or None
+        Predicted digits, shape ``(N,)``; wrong predictions are titled in red.
+    n : int
+        Number of images to show (the first ``min(n, N)``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    images = _images_2d(images)
+    n = _count(n, images.shape[0])
+    labels = _labels(labels, n, "labels")
+    if predictions is not None:
+        predictions = _labels(predictions, n, "predictions")
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(1.6 * cols, 1.8 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        _show_digit(ax, images[i])
+        if predictions is None:
+            ax.set_title(f"label {labels[i]}", fontsize="small")
+        else:
+            wrong = predictions[i] != labels[i]
+            ax.set_title(
+                f"label {labels[i]}, pred {predictions[i]}",
+                fontsize="small",
+                color="red" if wrong else "black",
+            )
+    return _save_png(fig, path)
+
+
+def plot_outputs_over_time(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    outputs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    dt: float = 0.001,
+    n: int = 5,
+) -> Path:
+    """Plot, per example, the input image and the filtered output of each class over time.
+
+    Like the last figure of the NengoDL spiking-MNIST example: one row per example, the image
+    on the left and the ten output traces on the right.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination PNG file (``.png``); missing folders are created.
+    images : numpy.ndarray
+        Flattened images, shape ``(N, 784)``, values in [0, 1].
+    outputs : numpy.ndarray
+        Filtered network output, shape ``(N, n_steps, 10)``.
+    labels : numpy.ndarray
+        True digits, shape ``(N,)``.
+    dt : float
+        Simulator timestep in seconds; step ``k`` (0-based) is plotted at ``(k + 1) * dt``.
+    n : int
+        Number of examples to show (the first ``min(n, N)``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    images = _images_2d(images)
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.ndim != 3 or outputs.shape[2] != N_CLASSES or outputs.shape[1] < 1:
+        raise ValueError(f"outputs must have shape (N, n_steps, {N_CLASSES}), got {outputs.shape}")
+    if not (isinstance(dt, int | float | np.floating) and math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive number, got {dt!r}")
+    n = _count(n, min(images.shape[0], outputs.shape[0]))
+    labels = _labels(labels, n, "labels")
+    time = (np.arange(outputs.shape[1]) + 1) * float(dt)
+    fig = Figure(figsize=(9.0, 2.2 * n), layout="constrained")
+    axes = fig.subplots(n, 2, squeeze=False, width_ratios=[1, 3])
+    for i in range(n):
+        _show_digit(axes[i, 0], images[i])
+        axes[i, 0].set_title(f"label {labels[i]}", fontsize="small")
+        ax = axes[i, 1]
+        lines = ax.plot(time, outputs[i])
+        ax.set_ylabel("output")
+        ax.set_xlim(0.0, time[-1])
+        if i == n - 1:
+            ax.set_xlabel("time (s)")
+        if i == 0:
+            ax.legend(
+                lines,
+                [str(digit) for digit in range(N_CLASSES)],
+                title="digit",
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                fontsize="small",
+            )
+    return _save_png(fig, path)
+
+
+def _seed_lines(points: Sequence[Mapping[str, Any]]) -> dict[tuple, list[Mapping[str, Any]]]:
+    lines: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
+    for p in points:
+        lines[(p["params_id"], p["train_seed"], p["seed"])].append(p)
+    return {key: sorted(pts, key=lambda p: p["n_steps"]) for key, pts in sorted(lines.items())}
+
+
+def _draw_seed_lines(ax, lines: dict[tuple, list[Mapping[str, Any]]], *, single: bool) -> None:
+    """One line per seed pair with a CI band; with a single n_steps, dodged error bars."""
+    multi_params = len({key[0] for key in lines}) > 1
+    show_legend = len(lines) <= 10
+    # With one n_steps every line is a single point: spread them sideways so bars stay visible.
+    width = max(0.05 * next(iter(lines.values()))[0]["n_steps"], 0.5)
+    offsets = np.linspace(-width, width, len(lines)) if single and len(lines) > 1 else None
+    for i, ((params_id, train_seed, seed), pts) in enumerate(lines.items()):
+        x = np.array([p["n_steps"] for p in pts], dtype=np.float64)
+        y = 100.0 * np.array([p["error"] for p in pts])
+        low = 100.0 * np.array([p["ci95_low"] for p in pts])
+        high = 100.0 * np.array([p["ci95_high"] for p in pts])
+        label = f"train seed {train_seed}, eval seed {seed}"
+        if multi_params:
+            label = f"{params_id}: {label}"
+        if offsets is not None:
+            x = x + offsets[i]
+        (line,) = ax.plot(x, y, marker="o", lw=1.0, alpha=0.8, label=label if show_legend else None)
+        if single:
+            ax.errorbar(
+                x, y, yerr=[y - low, high - y], fmt="none", capsize=3, color=line.get_color()
+            )
+        else:
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15, lw=0)
+    if single:
+        centre = next(iter(lines.values()))[0]["n_steps"]
+        ax.set_xlim(centre - 3 * width, centre + 3 * width)
+
+
+def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
+    """Plot test error (%) against ``n_steps`` from a :func:`snnjob.results.summarize` result.
+
+    One thin line per (params id, training seed, eval seed) with its 95% Wilson interval as a
+    shaded band (as error bars when there is a single ``n_steps``), plus the mean across seeds
+    as a thick line. Both axes are linear.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination PNG file (``.png``); missing folders are created.
+    summary : Mapping[str, Any]
+        Dict with ``"points"`` and ``"by_n_steps"`` as returned by ``summarize``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    points = summary["points"]
+    if not points:
+        raise ValueError("summary has no points to plot")
+    lines = _seed_lines(points)
+    steps = sorted({p["n_steps"] for p in points})
+    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    ax = fig.subplots()
+    _draw_seed_lines(ax, lines, single=len(steps) == 1)
+    by_steps = summary.get("by_n_steps") or []
+    if by_steps:
+        mx = [b["n_steps"] for b in by_steps]
+        my = [100.0 * b["mean_error"] for b in by_steps]
+        ax.plot(mx, my, color="black", lw=3.0, marker="s", ms=7, label="mean across seeds")
+    ax.set_xticks(steps)
+    ax.set_xlabel("timesteps per image (n_steps)")
+    ax.set_ylabel("test error (%)")
+    ax.set_title("Spiking test error vs. presentation time (95% CI)")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return _save_png(fig, path)
