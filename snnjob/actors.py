@@ -27,8 +27,10 @@ def _limit_threads(n_threads: int) -> None:
 
 
 def _node() -> str:
+    """``<ip>/<node id prefix>``: unique per Ray node, even for several nodes on one host."""
     try:
-        return ray.util.get_node_ip_address()
+        node_id = ray.get_runtime_context().get_node_id()
+        return f"{ray.util.get_node_ip_address()}/{node_id[:12]}"
     except Exception:  # noqa: BLE001 - outside Ray
         return socket.gethostname()
 

@@ -7,6 +7,7 @@ Named configs ship inside the package (``snnjob/configs/<name>.yaml``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import types
@@ -45,8 +46,9 @@ class ModelConfig:
     train_noise
         Standard deviation of Gaussian noise added to each LIF layer's input during
         training only (H&E 2016 noise model); 0 disables it.
-    network_seed
-        Seed of the Nengo network (neuron gains/biases are fixed by max_rates/intercepts).
+
+    Neuron gains and biases follow from ``max_rates`` and ``intercepts``; the neurons'
+    random initial states come from the evaluation seed (``eval.seeds``).
     """
 
     preset: str = "seed"
@@ -58,7 +60,6 @@ class ModelConfig:
     synapse: float = 0.1
     lif_smoothing: float = 0.0
     train_noise: float = 0.0
-    network_seed: int = 0
 
     def validate(self) -> None:
         _choice("model.preset", self.preset, PRESETS)
@@ -340,6 +341,9 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:  # noqa: C901 - one branch 
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         return float(value)

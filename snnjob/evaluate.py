@@ -7,7 +7,8 @@ images (the classic notebook tiled the whole test set over time at once). The la
 minibatch is padded with copies of its first image and the padding dropped.
 
 With ``stateful=False`` every minibatch starts from the simulator's initial state,
-which the evaluation seed fixes (the neurons' random initial voltages); an image's
+which the evaluation seed fixes (it seeds the Nengo network, which draws the neurons'
+random initial voltages); an image's
 prediction therefore depends only on (params, n_steps, seed), not on which shard or
 minibatch it is evaluated in.
 """
@@ -86,7 +87,7 @@ class SpikingEvaluator:
         self.n_steps = int(n_steps)
         self.seed = int(seed)
         self.minibatch_size = int(minibatch_size)
-        self.handles: NetworkHandles = build_network(model_cfg, mode="eval")
+        self.handles: NetworkHandles = build_network(model_cfg, mode="eval", seed=self.seed)
         t0 = time.perf_counter()
         self.sim = nengo_dl.Simulator(
             self.handles.net,

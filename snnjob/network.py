@@ -60,7 +60,9 @@ def expected_weight_shapes_for(handles: NetworkHandles):
             yield f"{name}/{wname}", shape
 
 
-def build_network(cfg: ModelConfig, *, mode: str = "eval", train_seed: int = 0) -> NetworkHandles:
+def build_network(
+    cfg: ModelConfig, *, mode: str = "eval", train_seed: int = 0, seed: int = 0
+) -> NetworkHandles:
     """Build the network.
 
     Parameters
@@ -72,13 +74,16 @@ def build_network(cfg: ModelConfig, *, mode: str = "eval", train_seed: int = 0) 
         when configured); ``"eval"``: spiking inference graph (``inference_only``).
     train_seed
         Seeds the Keras weight initialisers, so one training seed gives one initial network.
+    seed
+        Seed of the Nengo network: it draws the LIF neurons' random initial states (the
+        evaluation seed; NengoDL ignores the simulator's seed once the network has one).
     """
     if mode not in ("train", "eval"):
         raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
     neuron_type = nengo.LIF(tau_rc=cfg.tau_rc, tau_ref=cfg.tau_ref, amplitude=cfg.amplitude)
     layers: dict[str, tf.keras.layers.Layer] = {}
 
-    with nengo.Network(seed=cfg.network_seed) as net:
+    with nengo.Network(seed=seed) as net:
         net.config[nengo.Ensemble].max_rates = nengo.dists.Choice([cfg.max_rates])
         net.config[nengo.Ensemble].intercepts = nengo.dists.Choice([cfg.intercepts])
         net.config[nengo.Connection].synapse = None

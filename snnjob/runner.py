@@ -36,7 +36,7 @@ import yaml
 
 from snnjob.atomic import write_text_atomic
 from snnjob.config import JobConfig
-from snnjob.errors import ConfigError, RunDirError, SnnjobError
+from snnjob.errors import ConfigError, ParamsError, RunDirError, SnnjobError
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +243,13 @@ def obtain_params(
     expected = expected_weight_shapes(cfg.model)
     if params_file is not None:
         params, meta = load_params(params_file, expected=expected)
+        trained = (meta.get("config") or {}).get("model", {}).get("preset", cfg.model.preset)
+        if trained != cfg.model.preset:
+            raise ParamsError(
+                f"{params_file} was trained for model.preset={trained!r} but this config uses "
+                f"{cfg.model.preset!r} (same shapes, different network); "
+                f"add --set model.preset={trained}"
+            )
         seed = int(meta.get("train_seed", 0))
         return [ParamSet(seed, params, meta["sha256"], Path(params_file), meta.get("metrics", {}))]
 
@@ -380,6 +387,42 @@ def pool_size(cfg: JobConfig, info: dict[str, Any], n_tasks: int) -> int:
     return max(1, min(n, n_tasks))
 
 
+class EvalPool:
+    """EvalWorker actors, started on first use and killed by :meth:`close`."""
+
+    def __init__(self, cfg: JobConfig):
+        self.cfg = cfg
+        self.workers: list[Any] = []
+
+    def ensure(self, n: int) -> list[Any]:
+        from snnjob.actors import EvalWorker
+
+        r = self.cfg.resources
+        while len(self.workers) < n:
+            self.workers.append(
+                EvalWorker.options(
+                    num_cpus=r.cpus_per_worker,
+                    num_gpus=r.gpus_per_worker,
+                    max_restarts=3,
+                    max_task_retries=3,
+                    scheduling_strategy="SPREAD",
+                ).remote(dict(self.cfg.model.__dict__), r.cpus_per_worker)
+            )
+        return self.workers[:n]
+
+    def builds(self) -> int:
+        import ray
+
+        return sum(s["builds"] for s in ray.get([w.stats.remote() for w in self.workers]))
+
+    def close(self) -> None:
+        import ray
+
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []
+
+
 def run_sweep(
     cfg: JobConfig,
     run: RunDir,
@@ -387,12 +430,12 @@ def run_sweep(
     test_images: np.ndarray,
     test_labels: np.ndarray,
     *,
+    pool: EvalPool,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate every missing (point, shard) on an EvalWorker pool; write each as it lands."""
     import ray
 
-    from snnjob.actors import EvalWorker
     from snnjob.results import completed_shards, write_shard
 
     tasks = plan_shards(cfg, psets, len(test_images))
@@ -404,25 +447,13 @@ def run_sweep(
         return stats
     info = _cluster_info()
     n_workers = pool_size(cfg, info, len(todo))
-    r = cfg.resources
-    workers = [
-        EvalWorker.options(
-            num_cpus=r.cpus_per_worker,
-            num_gpus=r.gpus_per_worker,
-            max_restarts=3,
-            max_task_retries=3,
-            scheduling_strategy="SPREAD",
-        ).remote(dict(cfg.model.__dict__), r.cpus_per_worker)
-        for _ in range(n_workers)
-    ]
+    workers = pool.ensure(n_workers)
     stats["workers"] = n_workers
     log.info(
         "evaluating %d of %d shards (%d already written) on %d worker(s)",
         len(todo), len(tasks), stats["skipped"], n_workers,
     )  # fmt: skip
-    for p in psets:
-        if p.ref is None:
-            p.ref = ray.put(p.params)  # driver-owned
+    broadcast(psets)
     images_ref, labels_ref = ray.put(np.ascontiguousarray(test_images)), ray.put(test_labels)
 
     def submit(task: ShardTask, worker):
@@ -465,11 +496,17 @@ def run_sweep(
         stats["eval_wall_time_s"] = time.perf_counter() - t0
         stats["images_evaluated"] = images_done
         with contextlib.suppress(Exception):  # statistics only
-            builds = ray.get([w.stats.remote() for w in workers])
-            stats["worker_builds"] = sum(b["builds"] for b in builds)
-        for w in workers:
-            ray.kill(w)
+            stats["worker_builds"] = pool.builds()
     return stats
+
+
+def broadcast(psets: list[ParamSet]) -> None:
+    """Put each parameter set into the object store once, owned by the driver."""
+    import ray
+
+    for p in psets:
+        if p.ref is None:
+            p.ref = ray.put(p.params)
 
 
 def _check_hash(task: ShardTask, out: dict[str, Any]) -> None:
@@ -551,8 +588,15 @@ def run_job(
             params_file=params_file, config_name=config_name,
         )  # fmt: skip
         train_s = time.perf_counter() - t0
-        sweep = run_sweep(cfg, run, psets, test_images, test_labels, progress=progress)
-        summary = finish(cfg, run, psets, test_images, test_labels, n_test)
+        pool = EvalPool(cfg)
+        try:
+            sweep = run_sweep(
+                cfg, run, psets, test_images, test_labels, pool=pool, progress=progress
+            )
+            summary = finish(cfg, run, psets, test_images, test_labels, n_test, pool=pool,
+                             redraw=sweep["tasks"] > sweep["skipped"])  # fmt: skip
+        finally:
+            pool.close()
         summary.update(
             {
                 "config_name": config_name,
@@ -582,7 +626,7 @@ def run_job(
         run.release()
 
 
-def finish(cfg, run, psets, test_images, test_labels, n_test) -> dict[str, Any]:
+def finish(cfg, run, psets, test_images, test_labels, n_test, *, pool, redraw=True):
     """Check coverage, summarise counts, draw plots."""
     from snnjob.results import check_coverage, read_results, summarize
 
@@ -600,7 +644,8 @@ def finish(cfg, run, psets, test_images, test_labels, n_test) -> dict[str, Any]:
 
     summary = summarize(pa.Table.from_pylist(keep, schema=SHARD_SCHEMA))
     try:
-        make_plots(cfg, run, psets, test_images, test_labels, summary)
+        if redraw or not (run.plots / "outputs_over_time.png").exists():
+            make_plots(cfg, run, psets, test_images, test_labels, summary, pool=pool)
     except Exception as exc:  # noqa: BLE001 - plots must not lose finished results
         log.warning("plotting failed: %s", exc)
     return summary
@@ -612,36 +657,31 @@ def _point_of(row):
     return PointKey(row["params_id"], row["train_seed"], row["n_steps"], row["eval_seed"])
 
 
-def make_plots(cfg, run, psets, test_images, test_labels, summary) -> None:
+def make_plots(cfg, run, psets, test_images, test_labels, summary, *, pool: EvalPool) -> None:
     """digits.png, outputs_over_time.png and (several n_steps) error_vs_steps.png."""
     import ray
 
-    from snnjob.actors import EvalWorker
     from snnjob.plots import plot_digits, plot_error_vs_steps, plot_outputs_over_time
 
     pset, n_steps, seed = psets[0], max(cfg.eval.n_steps), cfg.eval.seeds[0]
     k = min(16, len(test_images))
-    worker = EvalWorker.options(num_cpus=cfg.resources.cpus_per_worker).remote(
-        dict(cfg.model.__dict__), cfg.resources.cpus_per_worker
+    broadcast(psets)
+    (worker,) = pool.ensure(1)
+    out = ray.get(
+        worker.evaluate_shard.remote(
+            pset.id,
+            pset.ref,
+            test_images[:k],
+            test_labels[:k],
+            start=0,
+            stop=k,
+            n_steps=n_steps,
+            seed=seed,
+            minibatch_size=cfg.eval.minibatch_size,
+            unroll=cfg.eval.unroll,
+            keep_traces=k,
+        )  # fmt: skip
     )
-    try:
-        out = ray.get(
-            worker.evaluate_shard.remote(
-                pset.id,
-                pset.ref if pset.ref is not None else pset.params,
-                test_images[:k],
-                test_labels[:k],
-                start=0,
-                stop=k,
-                n_steps=n_steps,
-                seed=seed,
-                minibatch_size=cfg.eval.minibatch_size,
-                unroll=cfg.eval.unroll,
-                keep_traces=k,
-            )  # fmt: skip
-        )
-    finally:
-        ray.kill(worker)
     plot_digits(run.plots / "digits.png", test_images[:k], test_labels[:k],
                 predictions=out["predictions"], n=k)  # fmt: skip
     plot_outputs_over_time(

@@ -102,7 +102,7 @@ def train(
         verbose = 1 if sys.stdout.isatty() else 2
 
     t0 = time.perf_counter()
-    handles = build_network(model_cfg, mode="train", train_seed=seed)
+    handles = build_network(model_cfg, mode="train", train_seed=seed, seed=seed)
     with nengo_dl.Simulator(
         handles.net, minibatch_size=mb, seed=seed, device=tf_device, progress_bar=False
     ) as sim:
