@@ -1,0 +1,181 @@
+"""The distributed runner on a real local Ray instance (token auth on), real MNIST, real Parquet.
+
+One module-scoped Ray instance; one tiny job trained and evaluated end to end, then
+re-used by the checks below (resume, sharding invariance, driver kill + resume).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+import yaml
+
+from snnjob.config import load_config
+from snnjob.data import load_mnist
+from snnjob.errors import RunDirError
+from snnjob.evaluate import evaluate
+from snnjob.params import load_params, params_sha256
+from snnjob.results import check_coverage, read_predictions, read_results
+from snnjob.runner import connect, run_job
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    info = connect(None, num_cpus=2)
+    yield info
+    ray.shutdown()
+
+
+def tiny(mnist_dir, *overrides):
+    return load_config("tiny", [f"data.data_dir={mnist_dir}", "eval.n_steps=[5, 10]", *overrides])
+
+
+@pytest.fixture(scope="module")
+def first_run(ray_local, mnist_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    cfg = tiny(mnist_dir)
+    summary = run_job(cfg, out, config_name="tiny", progress=False)
+    return cfg, out, summary
+
+
+def _predictions(out):
+    t = read_predictions(out).sort_by([("n_steps", "ascending"), ("image_index", "ascending")])
+    return t
+
+
+def test_local_ray_has_token_auth_and_private_dashboard(ray_local):
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+    dash = ray_local["dashboard"]
+    assert dash is None or dash.startswith("127.0.0.1:")
+    token = os.path.expanduser("~/.ray/auth_token")
+    if os.path.exists(token):
+        assert os.stat(token).st_mode & 0o077 == 0
+
+
+def test_run_leaves_every_output(first_run):
+    cfg, out, summary = first_run
+    for rel in ("config.yaml", "params/seed-0.npz", "params/seed-0.json", "summary.json",
+                "plots/digits.png", "plots/outputs_over_time.png", "plots/error_vs_steps.png",
+                "checkpoints/seed-0/epoch-0001.npz"):  # fmt: skip
+        assert (out / rel).is_file(), rel
+    assert yaml.safe_load((out / "config.yaml").read_text()) == cfg.to_dict()
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert [(p["n_steps"], p["seed"]) for p in on_disk["points"]] == [(5, 0), (10, 0)]
+    for p in on_disk["points"]:
+        assert p["n_images"] == 400
+        assert 0 <= p["n_errors"] <= 400
+        assert p["ci95_low"] <= p["error"] <= p["ci95_high"]
+    assert {e["n_steps"] for e in on_disk["by_n_steps"]} == {5, 10}
+    assert not list(out.rglob(".*.tmp"))
+
+
+def test_summary_counts_equal_parquet_sums(first_run):
+    cfg, out, summary = first_run
+    table = read_results(out)
+    assert check_coverage(table, 400) == {}
+    assert table.num_rows == 2 * 2  # 2 points x 2 shards of 200
+    for p in summary["points"]:
+        rows = table.filter(pc.equal(table["n_steps"], p["n_steps"]))
+        assert pc.sum(rows["n_errors"]).as_py() == p["n_errors"]
+        assert pc.sum(rows["n_images"]).as_py() == p["n_images"]
+    preds = _predictions(out)
+    for n_steps in (5, 10):
+        t = preds.filter(pc.equal(preds["n_steps"], n_steps))
+        assert t["image_index"].to_pylist() == list(range(400))
+        wrong = int(np.sum(t["label"].to_numpy() != t["prediction"].to_numpy()))
+        point = next(p for p in summary["points"] if p["n_steps"] == n_steps)
+        assert wrong == point["n_errors"]
+
+
+def test_workers_used_bit_identical_parameters(first_run):
+    cfg, out, summary = first_run
+    params, meta = load_params(out / "params" / "seed-0.npz")
+    sha = params_sha256(params)
+    assert meta["sha256"] == sha
+    assert set(read_results(out)["params_sha256"].to_pylist()) == {sha}
+
+
+def test_distributed_predictions_equal_single_process_evaluation(first_run, mnist_dir):
+    cfg, out, summary = first_run
+    params, _ = load_params(out / "params" / "seed-0.npz")
+    mnist = load_mnist(mnist_dir, download=False)
+    ref = evaluate(cfg.model, params, mnist.test_images[:400], mnist.test_labels[:400],
+                   n_steps=10, seed=0, minibatch_size=cfg.eval.minibatch_size)  # fmt: skip
+    preds = _predictions(out)
+    t = preds.filter(pc.equal(preds["n_steps"], 10))
+    np.testing.assert_array_equal(t["prediction"].to_numpy(), ref.predictions)
+    # Ray workers run TensorFlow with 1 thread, this process with several: the summation
+    # order differs, so outputs agree to float32 rounding (runs with equal threads: bit-exact).
+    outputs = np.stack(t["output"].to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(outputs, ref.outputs, rtol=0, atol=1e-6)
+
+
+def test_sharding_and_worker_count_do_not_change_predictions(first_run, mnist_dir, tmp_path):
+    cfg, out, _ = first_run
+    cfg2 = tiny(mnist_dir, "eval.shard_size=100", "resources.workers=1")
+    run_job(cfg2, tmp_path / "one", params_file=out / "params" / "seed-0.npz", progress=False)
+    a, b = _predictions(out), _predictions(tmp_path / "one")
+    assert read_results(tmp_path / "one").num_rows == 2 * 4
+    assert a["prediction"].to_pylist() == b["prediction"].to_pylist()
+    assert a["output"].to_pylist() == b["output"].to_pylist()
+
+
+def test_rerun_resumes_without_duplicates(first_run):
+    cfg, out, summary = first_run
+    again = run_job(cfg, out, config_name="tiny", progress=False)
+    assert again["timings"]["skipped"] == again["timings"]["tasks"] == 4
+    assert again["points"] == summary["points"]
+    assert read_results(out).num_rows == 4
+
+
+def test_a_different_config_is_refused(first_run, mnist_dir):
+    cfg, out, _ = first_run
+    with pytest.raises(RunDirError, match=r"eval\.seeds: \[0\] -> \[1\]"):
+        run_job(tiny(mnist_dir, "eval.seeds=[1]"), out, progress=False)
+
+
+def test_killed_driver_then_rerun_completes_without_duplicates(first_run, mnist_dir, tmp_path):
+    cfg, out, summary = first_run
+    target = tmp_path / "killed"
+    args = [
+        sys.executable, "-m", "snnjob.cli", "run", "--config", "tiny",
+        "--set", f"data.data_dir={mnist_dir}", "--set", "eval.n_steps=[5, 10]",
+        "--set", "eval.shard_size=50", "--set", "eval.minibatch_size=50",
+        "--params", str(out / "params" / "seed-0.npz"), "--out", str(target),
+        "--address", ray.get_runtime_context().gcs_address, "--no-progress",
+    ]  # fmt: skip
+    env = dict(os.environ, RAY_AUTH_MODE="token")
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    results = target / "results"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.is_dir() and len(list(results.glob("*.parquet"))) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written = len(list(results.glob("*.parquet")))
+    assert 2 <= written < 16, written  # killed mid-sweep
+
+    cfg3 = tiny(mnist_dir, "eval.shard_size=50", "eval.minibatch_size=50")
+    resumed = run_job(cfg3, target, params_file=out / "params" / "seed-0.npz", progress=False)
+    assert resumed["timings"]["skipped"] >= written
+    table = read_results(target)
+    assert table.num_rows == 16
+    assert check_coverage(table, 400) == {}
+    key = [(p["n_steps"], p["n_errors"], p["n_images"]) for p in resumed["points"]]
+    assert key == [(p["n_steps"], p["n_errors"], p["n_images"]) for p in summary["points"]]
+    assert _predictions(target)["prediction"].to_pylist() == (
+        _predictions(out)["prediction"].to_pylist()
+    )
