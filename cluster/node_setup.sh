@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Set up one cluster node for snnjob. The cluster launcher runs it on every node
 # (ray_config.yaml / cluster/aws.yaml `setup_commands`) from the project copy that
-# file_mounts synced to ~/snnjob. Safe to run again: every step is idempotent.
+# file_mounts synced to ~/snnjob-src. Safe to run again: every step is idempotent.
+# (The copy is deliberately not called ~/snnjob: `ray submit` runs scripts from ~, where a
+# folder named snnjob would shadow the installed package as a namespace package.)
 #
 #   1. Ray auth token: ~/.ray/auth_token (or $RAY_AUTH_TOKEN_PATH) must exist; it is made
 #      readable by the owner only (0600, directory 0700). Its content is never printed.
-#   2. Python environment: scripts/setup_env.sh creates or reuses $SNNJOB_VENV
+#   2. Python environment: needs python3.11 (SNNJOB_INSTALL_PYTHON=1: apt-get installs
+#      python3.11 + python3.11-venv when missing, via sudo unless root; Debian 12 and
+#      Ubuntu 22.04 have them). scripts/setup_env.sh creates or reuses $SNNJOB_VENV
 #      (default ~/snnjob-venv) with the locked dependency set (requirements.lock) and
 #      snnjob installed in editable mode from this copy. Reuse takes seconds.
 #   3. GPU nodes (nvidia-smi lists a GPU, or SNNJOB_GPU=1): cluster/gpu_setup.sh adds the
@@ -30,6 +34,14 @@ chmod 700 "$(dirname "$token")"
 chmod 600 "$token"
 
 # 2. venv with the locked dependency set ---------------------------------------------------
+if [ -z "${SNNJOB_PYTHON:-}" ] && ! command -v python3.11 >/dev/null 2>&1 \
+   && [ "${SNNJOB_INSTALL_PYTHON:-0}" = "1" ]; then
+  log "installing python3.11 with apt-get"
+  sudo_=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_="sudo"; fi
+  $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11 python3.11-venv >/dev/null
+fi
 "$ROOT/scripts/setup_env.sh"
 
 # 3. GPU libraries ----------------------------------------------------------------------------

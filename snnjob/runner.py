@@ -403,17 +403,25 @@ class EvalPool:
                 EvalWorker.options(
                     num_cpus=r.cpus_per_worker,
                     num_gpus=r.gpus_per_worker,
-                    max_restarts=3,
-                    max_task_retries=3,
+                    max_restarts=0,  # a lost worker's shards go to live workers instead
                     scheduling_strategy="SPREAD",
                 ).remote(dict(self.cfg.model.__dict__), r.cpus_per_worker)
             )
         return self.workers[:n]
 
-    def builds(self) -> int:
+    def builds(self, *, skip: set[int] = frozenset()) -> int:
+        """Simulator builds over the live workers (for the run's statistics)."""
         import ray
 
-        return sum(s["builds"] for s in ray.get([w.stats.remote() for w in self.workers]))
+        live = [w for i, w in enumerate(self.workers) if i not in skip]
+        return sum(s["builds"] for s in ray.get([w.stats.remote() for w in live], timeout=30))
+
+    def forget(self, indices: set[int]) -> None:
+        """Drop dead workers (killing them in case they come back)."""
+        import ray
+
+        for i in sorted(indices, reverse=True):
+            ray.kill(self.workers.pop(i))
 
     def close(self) -> None:
         import ray
@@ -463,21 +471,38 @@ def run_sweep(
             minibatch_size=cfg.eval.minibatch_size, unroll=cfg.eval.unroll,
         )  # fmt: skip
 
-    inflight = {submit(t, workers[i % n_workers]): (t, 0) for i, t in enumerate(todo)}
+    # Every task is in flight at once, round-robin over the pool (point-major order, so a
+    # worker rebuilds its simulator only when the point changes). A worker that dies (its
+    # node lost) fails its queued tasks at once; they are resubmitted to live workers.
+    inflight = {
+        submit(t, workers[i % n_workers]): (t, i % n_workers, 0) for i, t in enumerate(todo)
+    }
+    dead: set[int] = set()
     bar = _progress_bar(len(tasks), stats["skipped"], enabled=progress)
     t0, images_done = time.perf_counter(), 0
     try:
         while inflight:
             ready, _ = ray.wait(list(inflight), num_returns=1)
             ref = ready[0]
-            task, attempt = inflight.pop(ref)
+            task, w, attempt = inflight.pop(ref)
             try:
                 out = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
-                if attempt >= 2:
-                    raise SnnjobError(f"shard {task.shard_id} failed 3 times: {exc}") from exc
-                log.warning("worker lost on shard %s; resubmitting", task.shard_id)
-                inflight[submit(task, workers[(attempt + 1) % n_workers])] = (task, attempt + 1)
+                dead.add(w)
+                alive = [i for i in range(n_workers) if i not in dead]
+                if attempt >= 2 or not alive:
+                    raise SnnjobError(
+                        f"shard {task.shard_id} of {task.point.slug} failed {attempt + 1} "
+                        f"time(s) and {len(alive)} worker(s) are left: {exc}"
+                    ) from exc
+                load = {i: 0 for i in alive}
+                for _, wi, _ in inflight.values():
+                    if wi in load:
+                        load[wi] += 1
+                target = min(alive, key=load.__getitem__)
+                log.warning("worker %d lost; shard %s resubmitted to worker %d",
+                            w, task.shard_id, target)  # fmt: skip
+                inflight[submit(task, workers[target])] = (task, target, attempt + 1)
                 continue
             _check_hash(task, out)
             write_shard(
@@ -495,8 +520,10 @@ def run_sweep(
         bar.close()
         stats["eval_wall_time_s"] = time.perf_counter() - t0
         stats["images_evaluated"] = images_done
+        stats["workers_lost"] = len(dead)
         with contextlib.suppress(Exception):  # statistics only
-            stats["worker_builds"] = pool.builds()
+            stats["worker_builds"] = pool.builds(skip=dead)
+        pool.forget(dead)
     return stats
 
 

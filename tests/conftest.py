@@ -33,8 +33,9 @@ def mnist_dir() -> Path:
     """Folder holding the real MNIST IDX files (never downloaded by tests)."""
     env = os.environ.get("SNNJOB_DATA_DIR")
     path = Path(env) if env else REPO_ROOT.parent / "shared" / "data" / "mnist"
-    if not (path / "t10k-labels-idx1-ubyte.gz").exists() and not (
-        path / "t10k-labels-idx1-ubyte"
-    ).exists():
+    if (
+        not (path / "t10k-labels-idx1-ubyte.gz").exists()
+        and not (path / "t10k-labels-idx1-ubyte").exists()
+    ):
         pytest.fail(f"real MNIST files not found in {path}; set SNNJOB_DATA_DIR to their folder")
     return path

@@ -6,10 +6,10 @@ What runs (real tools, no mocks):
   only, with a host key and an authorized key made here. It runs in its own PID namespace
   (``unshare --pid``), so the ``ray stop`` that ``ray up``/``ray down`` run on the "node"
   stops only this test's Ray, never other Ray instances on the machine; it sets the node's
-  ``HOME`` to a temporary folder, so the node's ``~/snnjob``, ``~/.ray/auth_token``,
+  ``HOME`` to a temporary folder, so the node's ``~/snnjob-src``, ``~/.ray/auth_token``,
   ``~/.bashrc`` and ``~/snnjob-venv`` are the test's, not root's;
 * ``ray up -y`` with a copy of ``ray_config.yaml`` adapted only in addresses (head
-  127.0.0.1, no workers, ``--node-ip-address=127.0.0.1``), user/key (root, the test's key;
+  127.0.0.1, no workers), user/key (root, the test's key;
   an ``ssh_proxy_command`` reaches the test's sshd port, since the launcher has no port
   setting), local paths, cluster name and Ray's ports (free ones, so it cannot collide with
   other Ray instances). Setup and start commands are the shipped ones: they run
@@ -124,6 +124,8 @@ def http_status(url: str, token: str | None = None) -> int:
             return resp.status
     except urllib.error.HTTPError as e:
         return e.code
+    except OSError:
+        return 0  # nothing answers
 
 
 def overlay_venv(dst: Path) -> None:
@@ -243,7 +245,6 @@ def adapt_config(
         mounts[remote] = local
     cfg["file_mounts"] = mounts
     extra = (
-        " --node-ip-address=127.0.0.1"
         f" --ray-client-server-port={ports['client']}"
         f" --node-manager-port={ports['node_manager']}"
         f" --object-manager-port={ports['object_manager']}"
@@ -297,10 +298,11 @@ def node(mnist_dir):
     token = laptop / ".ray" / "auth_token"
     assert oct(token.stat().st_mode & 0o777) == "0o600"
 
+    (node_home / ".bashrc").write_text("# a fresh node's ~/.bashrc\n")
     # The node's venv: an overlay over the (up-to-date) venv running this test.
     overlay_venv(node_home / "snnjob-venv")
 
-    (port,) = free_ports(1)
+    port, autoscaler_metrics, dashboard_metrics = free_ports(3)
     base_python = getattr(sys, "_base_executable", sys.executable)
     node_env = {
         "HOME": node_home,
@@ -308,6 +310,14 @@ def node(mnist_dir):
         "TMPDIR": root / "tmp",
         "SNNJOB_PYTHON": base_python,
         "SNNJOB_DATA_DIR": mnist_dir,
+        # Ray replaces a 127.0.0.1 node address by the host's routable one unless this is 0
+        # (meant for single-node macOS/Windows; on Linux it just keeps Ray on loopback):
+        # the test's single-node cluster then talks to 127.0.0.1 only.
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # Prometheus ports Ray otherwise fixes at 44217/44227 for every head on a machine.
+        "AUTOSCALER_METRIC_PORT": autoscaler_metrics,
+        "DASHBOARD_METRIC_PORT": dashboard_metrics,
     }
     (sshd_dir / "sshd_config").write_text(
         "\n".join(
@@ -358,11 +368,10 @@ def node(mnist_dir):
         }
         ok = True
     finally:
-        sshd.terminate()  # --kill-child: SIGKILLs the namespace's init, so all of it ends
-        try:
-            sshd.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            sshd.kill()
+        # unshare ignores SIGTERM while it waits; SIGKILL it, and --kill-child SIGKILLs the
+        # namespace's init (sshd), which ends every process left in the namespace.
+        sshd.kill()
+        sshd.wait(timeout=30)
         sshd_log.close()
         if ok and not os.environ.get("SNNJOB_KEEP_CLUSTER_TMP"):
             shutil.rmtree(root, ignore_errors=True)
@@ -372,10 +381,18 @@ def node(mnist_dir):
 
 def test_ray_up_submit_rsync_down(node, mnist_dir, tmp_path):
     root = node["root"]
-    names = (
-        "gcs dashboard client node_manager object_manager agent_http agent_grpc metrics "
-        "runtime_env tunnel"
-    ).split()
+    names = [
+        "gcs",
+        "dashboard",
+        "client",
+        "node_manager",
+        "object_manager",
+        "agent_http",
+        "agent_grpc",
+        "metrics",
+        "runtime_env",
+        "tunnel",
+    ]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     cfg_path = root / "ray_config.yaml"
     adapt_config(
@@ -393,14 +410,12 @@ def test_ray_up_submit_rsync_down(node, mnist_dir, tmp_path):
         "RAY_TMPDIR": str(root / "ray-local"),
         "TMPDIR": str(root / "tmp"),
         "PATH": f"{VENV / 'bin'}:{os.environ['PATH']}",
+        "RAY_USAGE_STATS_ENABLED": "0",  # the launcher CLI would otherwise report usage
     }
     for var in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         env.pop(var, None)
     launcher = Launcher(root, cfg_path, env)
     cfg = str(cfg_path)
-    script = REPO / "scripts" / "run_job.py"
-    if not script.exists():  # TEMPORARY stand-in until the real job script lands
-        script = Path(os.environ["SNNJOB_STANDIN_SCRIPT"])
 
     try:
         launcher.check("ray up", "up", "-y", cfg)
@@ -419,6 +434,9 @@ def test_ray_up_submit_rsync_down(node, mnist_dir, tmp_path):
         # --- Jobs API: rejected without the token, also through `ray dashboard`'s tunnel ---
         token = node["token"].read_text().strip()
         jobs = f"http://127.0.0.1:{ports['dashboard']}/api/jobs/"
+        deadline = time.monotonic() + 60
+        while http_status(jobs, token) != 200 and time.monotonic() < deadline:
+            time.sleep(1)  # the Jobs API module may come up a moment after `ray start`
         assert http_status(jobs) == 401
         assert http_status(jobs, token) == 200
         tunnel = subprocess.Popen(
@@ -444,7 +462,7 @@ def test_ray_up_submit_rsync_down(node, mnist_dir, tmp_path):
             "ray submit",
             "submit",
             cfg,
-            str(script.relative_to(REPO) if script.is_relative_to(REPO) else script),
+            "scripts/run_job.py",
             "--",
             "--config",
             "tiny",
@@ -478,3 +496,10 @@ def test_ray_up_submit_rsync_down(node, mnist_dir, tmp_path):
         down = launcher.ray("ray down", "down", "-y", cfg, timeout=300)
         print("timings (s):", {k: round(v, 1) for k, v in launcher.timings.items()})
     assert down.returncode == 0, launcher.log.read_text()[-4000:]
+    # `ray down` stopped the node's Ray: only the test's sshd still listens there.
+    deadline = time.monotonic() + 20
+    while (left := [r for r in listeners(node["namespace"]) if r[1] != node["sshd_port"]]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(1)
+    assert not left, f"still listening after ray down: {left}"
