@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 
 # A `ray job submit --working-dir` upload may not have snnjob installed: use the uploaded copy.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# (`ray submit` copies this script alone to the head, where the installed package is used.)
+_ROOT = Path(__file__).resolve().parents[1]
+if (_ROOT / "snnjob" / "__init__.py").is_file():
+    sys.path.insert(0, str(_ROOT))
 
 from snnjob.cli import main  # noqa: E402
 

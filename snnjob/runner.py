@@ -64,20 +64,18 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     warnings.filterwarnings("ignore", message=".*Pydantic v1.*")
     if ray.is_initialized():
         return _cluster_info()
-    env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     if local:
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=True,
             dashboard_host="127.0.0.1",
-            runtime_env={"env_vars": env},
             logging_level=logging.WARNING,
         )
         _make_token_private()
     else:
         if num_cpus is not None:
             raise ConfigError("--num-cpus only applies to a local Ray instance (no --address)")
-        ray.init(address=address, runtime_env={"env_vars": env}, logging_level=logging.WARNING)
+        ray.init(address=address, logging_level=logging.WARNING)
     info = _cluster_info()
     log.info(
         "Ray: %d node(s), %g CPU(s), %g GPU(s)%s",

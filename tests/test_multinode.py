@@ -96,3 +96,4 @@ def test_losing_a_node_mid_sweep_still_completes(cluster, trained_params, mnist_
     assert table.num_rows == 16
     assert check_coverage(table, 400) == {}
     assert [p["n_images"] for p in summary["points"]] == [400, 400]
+    assert summary["timings"]["workers_lost"] >= 1  # the node died with shards in flight

@@ -1,0 +1,221 @@
+#!/usr/bin/env python
+"""Speed and memory of snnjob's spiking evaluation and training against plain NengoDL.
+
+Each variant runs in its own subprocess (so peak RSS is its own), back to back in one run,
+on the same network, parameters and real MNIST images; ratios are what to compare (these
+machines are shared and absolute speeds drift by up to 1.5x between runs).
+
+  plain_tiled    plain NengoDL as in the notebook: all N images tiled over n_steps, one predict
+  snnjob_stream  snnjob's SpikingEvaluator in one process (one minibatch in memory at a time)
+  snnjob_ray     snnjob run over local Ray, --workers W (1 CPU each), steady-state eval time
+  plain_fit      plain NengoDL sim.fit, one epoch on n_train images
+  snnjob_train   snnjob.train.train, same data, one epoch
+
+  python scripts/benchmark.py --n-images 1000 --n-steps 30 --json bench/results/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = ("plain_tiled", "snnjob_stream", "snnjob_ray", "plain_fit", "snnjob_train")
+
+
+def _data(args):
+    from snnjob.data import load_mnist
+
+    m = load_mnist(args.data_dir, download=False)
+    return m
+
+
+def _params(args):
+    from snnjob.config import load_config
+    from snnjob.params import load_params
+
+    cfg = load_config("seed", [f"model.preset={args.preset}"])
+    params, _ = load_params(args.params)
+    return cfg, params
+
+
+def run_variant(args) -> dict:
+    import numpy as np
+
+    m = _data(args)
+    x, y = m.test_images[: args.n_images], m.test_labels[: args.n_images]
+    out: dict = {"variant": args.variant}
+    if args.variant in ("plain_tiled", "snnjob_stream"):
+        cfg, params = _params(args)
+        if args.variant == "plain_tiled":
+            import nengo_dl
+
+            from snnjob.network import build_network, set_layer_params
+
+            h = build_network(cfg.model, mode="eval", seed=0)
+            t0 = time.perf_counter()
+            with nengo_dl.Simulator(h.net, minibatch_size=args.minibatch, unroll_simulation=10,
+                                    progress_bar=False) as sim:  # fmt: skip
+                set_layer_params(h, params)
+                build = time.perf_counter() - t0
+                tiled = np.tile(x[:, None, :], (1, args.n_steps, 1))
+                t1 = time.perf_counter()
+                data = sim.predict({h.inp: tiled})
+                run = time.perf_counter() - t1
+            pred = np.argmax(data[h.out_p_filt][:, -1], axis=1)
+        else:
+            from snnjob.evaluate import SpikingEvaluator
+
+            t0 = time.perf_counter()
+            with SpikingEvaluator(cfg.model, params, n_steps=args.n_steps, seed=0,
+                                  minibatch_size=args.minibatch) as ev:  # fmt: skip
+                build = time.perf_counter() - t0
+                res = ev.run(x, y)
+                run = res.wall_time_s
+            pred = res.predictions
+        out.update(build_s=build, run_s=run, errors=int(np.sum(pred != y)))
+        out["image_steps_per_s"] = len(x) * args.n_steps / run
+    elif args.variant == "snnjob_ray":
+        from snnjob.config import load_config
+        from snnjob.runner import connect, run_job
+
+        cfg = load_config(
+            "seed",
+            [f"model.preset={args.preset}", f"eval.n_images={args.n_images}",
+             f"eval.n_steps=[{args.n_steps}]", f"eval.minibatch_size={args.minibatch}",
+             f"eval.shard_size={args.shard_size}", f"resources.workers={args.workers}",
+             f"data.data_dir={args.data_dir}"],
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        connect(None, num_cpus=args.workers)
+        with tempfile.TemporaryDirectory() as tmp:
+            s = run_job(cfg, Path(tmp) / "run", params_file=args.params, progress=False)
+        total = time.perf_counter() - t0
+        run = s["timings"]["eval_wall_time_s"]
+        out.update(run_s=run, total_s=total, errors=s["points"][0]["n_errors"],
+                   workers=args.workers)  # fmt: skip
+        out["image_steps_per_s"] = args.n_images * args.n_steps / run
+    else:
+        from snnjob.config import load_config
+
+        cfg = load_config("seed", [f"model.preset={args.preset}", "train.epochs=1"])
+        xt, yt = m.train_images[: args.n_train], m.train_labels[: args.n_train]
+        if args.variant == "plain_fit":
+            import nengo_dl
+            import tensorflow as tf
+
+            from snnjob.network import build_network
+
+            h = build_network(cfg.model, mode="train", seed=0)
+            with nengo_dl.Simulator(h.net, minibatch_size=200, progress_bar=False) as sim:
+                sim.compile(optimizer=tf.optimizers.RMSprop(1e-3),
+                            loss={h.out_p: tf.losses.SparseCategoricalCrossentropy(
+                                from_logits=True)})  # fmt: skip
+                t1 = time.perf_counter()
+                sim.fit({h.inp: xt[:, None, :]}, {h.out_p: yt[:, None, None]}, epochs=1,
+                        verbose=0)  # fmt: skip
+                run = time.perf_counter() - t1
+        else:
+            from snnjob.train import train
+
+            res = train(cfg.model, cfg.train, xt, yt, seed=0, verbose=0)
+            run = res.history[-1]["wall_time_s"]
+        out.update(run_s=run, images_per_s=len(xt) / run)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--preset", default="seed")
+    p.add_argument("--n-images", type=int, default=1000)
+    p.add_argument("--n-steps", type=int, default=30)
+    p.add_argument("--minibatch", type=int, default=200)
+    p.add_argument("--shard-size", type=int, default=200)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--n-train", type=int, default=6000)
+    p.add_argument("--data-dir", default=os.environ.get("SNNJOB_DATA_DIR"))
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "benchmark.json")
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    p.add_argument("--params", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.variant:
+        print(json.dumps(run_variant(args)))
+        return 0
+
+    from snnjob.config import load_config
+    from snnjob.data import load_mnist
+    from snnjob.params import save_params
+    from snnjob.train import train
+
+    cfg = load_config("seed", [f"model.preset={args.preset}", "train.epochs=1"])
+    m = load_mnist(args.data_dir, download=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        params = Path(tmp) / "params.npz"  # briefly trained, so predictions mean something
+        res = train(cfg.model, cfg.train, m.train_images[:4000], m.train_labels[:4000], seed=0,
+                    verbose=0)  # fmt: skip
+        save_params(params, res.params, {"config": cfg.to_dict(), "train_seed": 0})
+        rows = []
+        for v in args.variants.split(","):
+            cmd = [sys.executable, __file__, "--variant", v, "--params", str(params),
+                   *sum(([f"--{k.replace('_', '-')}", str(getattr(args, k))] for k in (
+                       "preset", "n_images", "n_steps", "minibatch", "shard_size", "workers",
+                       "n_train", "data_dir")), [])]  # fmt: skip
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{v} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row["process_wall_s"] = time.perf_counter() - t0
+            rows.append(row)
+            print(json.dumps(row))
+    by = {r["variant"]: r for r in rows}
+    ratios = {}
+    if "plain_tiled" in by:
+        base = by["plain_tiled"]
+        for v in ("snnjob_stream", "snnjob_ray"):
+            if v in by:
+                ratios[f"{v}/plain_tiled speed"] = (
+                    by[v]["image_steps_per_s"] / base["image_steps_per_s"]
+                )
+        if "snnjob_stream" in by:
+            ratios["snnjob_stream/plain_tiled peak RSS"] = (
+                by["snnjob_stream"]["peak_rss_mb"] / base["peak_rss_mb"]
+            )
+    if "plain_fit" in by and "snnjob_train" in by:
+        ratios["snnjob_train/plain_fit speed"] = (
+            by["snnjob_train"]["images_per_s"] / by["plain_fit"]["images_per_s"]
+        )
+    report = {
+        "args": {k: v for k, v in vars(args).items() if k not in ("variant", "params", "json")},
+        "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
+        "results": rows,
+        "ratios": ratios,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print("\nvariant          speed                    peak RSS MB")
+    for r in rows:
+        speed = (f"{r['image_steps_per_s']:.0f} image-steps/s" if "image_steps_per_s" in r
+                 else f"{r['images_per_s']:.0f} images/s")  # fmt: skip
+        print(f"{r['variant']:16s} {speed:24s} {r['peak_rss_mb']:.0f}")
+    for k, v in ratios.items():
+        print(f"{k}: {v:.2f}")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
