@@ -10,6 +10,7 @@ between training and ``inference_only`` simulators).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import nengo
@@ -17,8 +18,13 @@ import nengo_dl
 import numpy as np
 import tensorflow as tf
 
+from snnjob import TF_LOG_LEVEL
 from snnjob.config import ModelConfig
 from snnjob.params import Params, check_compatible
+
+# nengo_dl's import forces TF_CPP_MIN_LOG_LEVEL=1 (its GPU probe subprocess still prints one
+# TF-TRT line); put snnjob's quieter default back for everything after it.
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_LOG_LEVEL
 
 IMAGE_SHAPE = (28, 28, 1)
 N_PIXELS = 28 * 28

@@ -8,10 +8,8 @@ Each function writes its PNG atomically (to a hidden temporary file in the same 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from snnjob.errors import RunDirError
+from snnjob.atomic import write_atomic
 
 __all__ = ["plot_digits", "plot_error_vs_steps", "plot_outputs_over_time"]
 
@@ -35,24 +33,8 @@ def _save_png(fig: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"plot path must end with .png, got {path}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunDirError(f"cannot create folder {path.parent}: {exc}") from exc
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     FigureCanvasAgg(fig)
-    try:
-        with open(tmp, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=_DPI)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise RunDirError(f"cannot write {path}: {exc}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    return path
+    return write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=_DPI))
 
 
 def _images_2d(images: Any) -> np.ndarray:

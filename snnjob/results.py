@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 import math
 import os
 import re
-import uuid
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -41,6 +39,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from snnjob.atomic import is_tmp_name, write_atomic, write_text_atomic
+from snnjob.atomic import write_json_atomic as _write_json_atomic
 from snnjob.errors import RunDirError
 
 __all__ = [
@@ -71,7 +71,6 @@ POINT_FIELDS = ("params_id", "train_seed", "n_steps", "eval_seed")
 
 RESULTS_DIR = "results"
 PREDICTIONS_DIR = "predictions"
-_TMP_SUFFIX = ".tmp"
 _MAX_READ_THREADS = 16
 
 
@@ -280,140 +279,20 @@ def parse_shard_file_name(name: str) -> tuple[PointKey, int] | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{_TMP_SUFFIX}")
-
-
-def _is_tmp_name(name: str) -> bool:
-    return name.startswith(".") and name.endswith(_TMP_SUFFIX)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Best effort: make a rename in ``folder`` durable (not supported everywhere)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _mkdir(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise RunDirError(
-            f"cannot create folder {folder}: a file is in the way ({exc}); choose another "
-            f"output folder"
-        ) from exc
-    except OSError as exc:
-        raise RunDirError(f"cannot create folder {folder}: {exc}") from exc
-
-
-def _write_atomic(path: Path, write) -> Path:
-    """Call ``write(binary_file)`` on a hidden temp file beside ``path``, then move it there."""
-    path = Path(path)
-    _mkdir(path.parent)
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise RunDirError(f"cannot write {path}: {exc}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 text to ``path`` atomically (temp file in the same folder + ``os.replace``).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Destination; missing parent folders are created.
-    text : str
-        Content.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    RunDirError
-        If the file or its folder cannot be written.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    data = text.encode("utf-8")
-    return _write_atomic(Path(path), lambda fh: fh.write(data))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, _dt.datetime | _dt.date):
-        return obj.isoformat()
+def _point_json(obj: Any) -> Any:
     if isinstance(obj, PointKey):
         return {name: getattr(obj, name) for name in POINT_FIELDS}
-    if isinstance(obj, set | frozenset | tuple):
-        return list(obj)
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented, strict JSON to ``path`` atomically.
-
-    numpy scalars and arrays, paths, datetimes and :class:`PointKey` are converted. NaN and
-    infinity are refused (they are not valid JSON).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Destination; missing parent folders are created.
-    obj : Any
-        JSON-serializable object.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If ``obj`` cannot be serialized (nothing is written).
-    RunDirError
-        If the file or its folder cannot be written.
-    """
-    text = json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n"
-    return write_text_atomic(path, text)
+    """Write ``obj`` as strict JSON atomically (:func:`snnjob.atomic.write_json_atomic`);
+    :class:`PointKey` values are written as mappings."""
+    return _write_json_atomic(path, obj, default=_point_json)
 
 
 def _write_parquet_atomic(path: Path, table: pa.Table) -> Path:
-    return _write_atomic(path, lambda fh: pq.write_table(table, fh))
+    return write_atomic(path, lambda fh: pq.write_table(table, fh))
 
 
 # --------------------------------------------------------------------------------------------
@@ -632,7 +511,7 @@ def _list_shard_files(folder: Path, *, clean_tmp: bool = False) -> dict[tuple[Po
         raise RunDirError(f"cannot list {folder}: {exc}") from exc
     for entry in entries:
         if entry.name.startswith("."):
-            if clean_tmp and _is_tmp_name(entry.name):
+            if clean_tmp and is_tmp_name(entry.name):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
             continue
