@@ -27,26 +27,36 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from clusterutil import (
+    RAY,
+    RAY_PORT_NAMES,
+    REPO,
+    UNSHARE_PID,
+    VENV,
+    free_ports,
+    generate_auth_token,
+    http_status,
+    listeners,
+    missing_or_fail,
+    namespace_init,
+    pid_namespace,
+    ray_port_flags,
+)
 
 pytestmark = pytest.mark.cluster
 
-REPO = Path(__file__).resolve().parents[1]
-VENV = Path(sys.prefix)
-RAY = VENV / "bin" / "ray"
+INSTALL_HINT = "; install them with scripts/install_system_deps.sh (as root)"
 REQUIRED_TOOLS = ("ssh", "ssh-keygen", "rsync", "unshare", "ss")
 
 # A byte relay used as the SSH ProxyCommand: connects to the test's sshd port.
@@ -73,33 +83,14 @@ while True:
 """
 
 
-def _missing_or_fail(reason: str) -> None:
-    if os.environ.get("SNNJOB_REQUIRE_CLUSTER_TOOLS") == "1":
-        pytest.fail(f"{reason} (SNNJOB_REQUIRE_CLUSTER_TOOLS=1, so this is a failure)")
-    pytest.skip(f"{reason}; install them with scripts/install_system_deps.sh (as root)")
-
-
 def require_cluster_tools() -> None:
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
     if not Path("/usr/sbin/sshd").exists():
         missing.append("sshd (openssh-server)")
     if missing:
-        _missing_or_fail(f"cluster tools missing: {', '.join(missing)}")
+        missing_or_fail(f"cluster tools missing: {', '.join(missing)}", INSTALL_HINT)
     if os.geteuid() != 0:
-        _missing_or_fail("the launcher test needs root (own sshd + PID namespace)")
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        missing_or_fail("the launcher test needs root (own sshd + PID namespace)", INSTALL_HINT)
 
 
 def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -113,19 +104,6 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
         except OSError:
             time.sleep(0.2)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-def http_status(url: str, token: str | None = None) -> int:
-    req = urllib.request.Request(url)
-    if token is not None:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return 0  # nothing answers
 
 
 def overlay_venv(dst: Path) -> None:
@@ -156,32 +134,6 @@ def overlay_venv(dst: Path) -> None:
             body = script.read_bytes().split(b"\n", 1)[1]
             target.write_bytes(f"#!{dst / 'bin' / 'python'}\n".encode() + body)
             target.chmod(0o755)
-
-
-def pid_namespace(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return None
-
-
-def listeners(namespace: str | None = None) -> list[tuple[str, int, str]]:
-    """(address, port, process) of listening TCP sockets (``ss -ltnp``), optionally only
-    those of processes in the given PID namespace."""
-    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
-    rows = []
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) < 4:
-            continue
-        addr, _, port = parts[3].rpartition(":")
-        proc = parts[5] if len(parts) > 5 else ""
-        if namespace is not None:
-            pids = re.findall(r"pid=(\d+)", proc)
-            if not any(pid_namespace(int(p)) == namespace for p in pids):
-                continue
-        rows.append((addr, int(port), proc))
-    return sorted(rows, key=lambda r: r[1])
 
 
 class Launcher:
@@ -244,15 +196,7 @@ def adapt_config(
             local = str(token)
         mounts[remote] = local
     cfg["file_mounts"] = mounts
-    extra = (
-        f" --ray-client-server-port={ports['client']}"
-        f" --node-manager-port={ports['node_manager']}"
-        f" --object-manager-port={ports['object_manager']}"
-        f" --dashboard-agent-listen-port={ports['agent_http']}"
-        f" --dashboard-agent-grpc-port={ports['agent_grpc']}"
-        f" --metrics-export-port={ports['metrics']}"
-        f" --runtime-env-agent-port={ports['runtime_env']}"
-    )
+    extra = "".join(f" {flag}" for flag in ray_port_flags(ports))
     head = []
     for cmd in cfg["head_start_ray_commands"]:
         if " start --head" in cmd:
@@ -287,16 +231,7 @@ def node(mnist_dir):
     shutil.copy(key.with_suffix(".pub"), sshd_dir / "authorized_keys")
 
     # The cluster token, made the documented way, into the laptop's ~/.ray (mode 0600).
-    subprocess.run(
-        [str(RAY), "get-auth-token", "--generate"],
-        env={**os.environ, "HOME": str(laptop), "RAY_AUTH_TOKEN_PATH": ""},
-        stdout=subprocess.DEVNULL,  # the command prints the token: never show it
-        stderr=subprocess.DEVNULL,
-        check=True,
-        preexec_fn=lambda: os.umask(0o077),
-    )
-    token = laptop / ".ray" / "auth_token"
-    assert oct(token.stat().st_mode & 0o777) == "0o600"
+    token = generate_auth_token(laptop)
 
     (node_home / ".bashrc").write_text("# a fresh node's ~/.bashrc\n")
     # The node's venv: an overlay over the (up-to-date) venv running this test.
@@ -345,8 +280,7 @@ def node(mnist_dir):
     subprocess.run(["/usr/sbin/sshd", "-t", "-f", str(sshd_dir / "sshd_config")], check=True)
     sshd_log = (sshd_dir / "sshd.log").open("w")
     sshd = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
-        + ["/usr/sbin/sshd", "-D", "-e", "-f", str(sshd_dir / "sshd_config")],
+        UNSHARE_PID + ["/usr/sbin/sshd", "-D", "-e", "-f", str(sshd_dir / "sshd_config")],
         stdout=sshd_log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -354,7 +288,7 @@ def node(mnist_dir):
     ok = False
     try:
         wait_for_port(port, 15, sshd)
-        init_pid = int(Path(f"/proc/{sshd.pid}/task/{sshd.pid}/children").read_text().split()[0])
+        init_pid = namespace_init(sshd)
         (root / "proxy.py").write_text(PROXY)
         yield {
             "root": root,
@@ -381,18 +315,7 @@ def node(mnist_dir):
 
 def test_ray_up_submit_rsync_down(node, mnist_dir, tmp_path):
     root = node["root"]
-    names = [
-        "gcs",
-        "dashboard",
-        "client",
-        "node_manager",
-        "object_manager",
-        "agent_http",
-        "agent_grpc",
-        "metrics",
-        "runtime_env",
-        "tunnel",
-    ]
+    names = [*RAY_PORT_NAMES, "tunnel"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     cfg_path = root / "ray_config.yaml"
     adapt_config(

@@ -18,87 +18,39 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from clusterutil import (
+    RAY,
+    RAY_PORT_NAMES,
+    REPO,
+    UNSHARE_PID,
+    VENV,
+    free_ports,
+    generate_auth_token,
+    http_status,
+    listeners,
+    missing_or_fail,
+    namespace_init,
+    pid_namespace,
+    ray_port_flags,
+)
 
 pytestmark = pytest.mark.cluster
 
-REPO = Path(__file__).resolve().parents[1]
-VENV = Path(sys.prefix)
-RAY = VENV / "bin" / "ray"
+INSTALL_HINT = " (util-linux, iproute2; see scripts/install_system_deps.sh)"
 
 
-def _missing_or_fail(reason: str) -> None:
-    if os.environ.get("SNNJOB_REQUIRE_CLUSTER_TOOLS") == "1":
-        pytest.fail(f"{reason} (SNNJOB_REQUIRE_CLUSTER_TOOLS=1, so this is a failure)")
-    pytest.skip(f"{reason} (util-linux, iproute2; see scripts/install_system_deps.sh)")
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def http_status(url: str, token: str | None = None, data: bytes | None = None) -> int:
-    req = urllib.request.Request(url, data=data)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token is not None:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return 0
-
-
-def pid_namespace(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return None
-
-
-def namespace_init(proc: subprocess.Popen) -> int:
-    """PID (seen from here) of the first process inside ``unshare --fork``'s namespace."""
-    return int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
-
-
-def listeners(namespace: str) -> list[tuple[str, int]]:
+def ports_listened(namespace: str) -> list[tuple[str, int]]:
     """(address, port) of the TCP sockets that processes in ``namespace`` listen on."""
-    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
-    rows = []
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) < 6:
-            continue
-        pids = re.findall(r"pid=(\d+)", parts[5])
-        if any(pid_namespace(int(p)) == namespace for p in pids):
-            addr, _, port = parts[3].rpartition(":")
-            rows.append((addr, int(port)))
-    return sorted(rows, key=lambda r: r[1])
+    return [(addr, port) for addr, port, _ in listeners(namespace)]
 
 
 @pytest.fixture
@@ -106,37 +58,18 @@ def head():
     """A token-protected single-node Ray head in its own PID namespace."""
     missing = [t for t in ("unshare", "nsenter", "ss") if shutil.which(t) is None]
     if missing:
-        _missing_or_fail(f"tools missing: {', '.join(missing)}")
+        missing_or_fail(f"tools missing: {', '.join(missing)}", INSTALL_HINT)
     if os.geteuid() != 0:
-        _missing_or_fail("the Jobs API test needs root (its Ray head runs in a PID namespace)")
+        missing_or_fail(
+            "the Jobs API test needs root (its Ray head runs in a PID namespace)", INSTALL_HINT
+        )
 
     root = Path(tempfile.mkdtemp(prefix="snnj", dir="/tmp"))  # short: Ray's socket paths
     home = root / "home"
     home.mkdir()
-    subprocess.run(
-        [str(RAY), "get-auth-token", "--generate"],
-        env={**os.environ, "HOME": str(home), "RAY_AUTH_TOKEN_PATH": ""},
-        stdout=subprocess.DEVNULL,  # it prints the token: never show it
-        stderr=subprocess.DEVNULL,
-        check=True,
-        preexec_fn=lambda: os.umask(0o077),
-    )
-    token_path = home / ".ray" / "auth_token"
-    assert oct(token_path.stat().st_mode & 0o777) == "0o600"
+    token_path = generate_auth_token(home)
 
-    names = [
-        "gcs",
-        "dashboard",
-        "client",
-        "node_manager",
-        "object_manager",
-        "agent_http",
-        "agent_grpc",
-        "metrics",
-        "runtime_env",
-        "autoscaler_metrics",
-        "dashboard_metrics",
-    ]
+    names = [*RAY_PORT_NAMES, "autoscaler_metrics", "dashboard_metrics"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         **os.environ,
@@ -163,19 +96,13 @@ def head():
         f"--port={ports['gcs']}",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={ports['dashboard']}",
-        f"--ray-client-server-port={ports['client']}",
-        f"--node-manager-port={ports['node_manager']}",
-        f"--object-manager-port={ports['object_manager']}",
-        f"--dashboard-agent-listen-port={ports['agent_http']}",
-        f"--dashboard-agent-grpc-port={ports['agent_grpc']}",
-        f"--metrics-export-port={ports['metrics']}",
-        f"--runtime-env-agent-port={ports['runtime_env']}",
+        *ray_port_flags(ports),
         "--num-cpus=2",
         "--disable-usage-stats",
     ]
     log = (root / "head.log").open("w")
     proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", *cmd],
+        [*UNSHARE_PID, *cmd],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -253,7 +180,7 @@ def test_job_submit_with_token(head, mnist_dir):
     print(f"head up (Jobs API answering) after {head['started_s']:.1f} s")
 
     # The dashboard / Jobs API listens on loopback only.
-    rows = listeners(head["namespace"])
+    rows = ports_listened(head["namespace"])
     print("listening (the test's head only):", rows)
     dash = {addr for addr, port in rows if port == head["ports"]["dashboard"]}
     assert dash == {"127.0.0.1"}, rows
@@ -328,7 +255,7 @@ def test_job_submit_with_token(head, mnist_dir):
     t0 = time.monotonic()
     stopped = head["stop"]()
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    while (left := listeners(head["namespace"])) and time.monotonic() - t0 < 30:
+    while (left := ports_listened(head["namespace"])) and time.monotonic() - t0 < 30:
         time.sleep(1)
     assert not left, f"still listening after ray stop: {left}"
     assert http_status(f"{api}/api/jobs/", token) == 0  # nothing answers any more
