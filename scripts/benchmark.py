@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -130,9 +129,16 @@ def run_variant(args) -> dict:
             res = train(cfg.model, cfg.train, xt, yt, seed=0, verbose=0)
             run = res.history[-1]["wall_time_s"]
         out.update(run_s=run, images_per_s=len(xt) / run)
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out["peak_rss_mb"] = _peak_rss_mb()  # this process only (Ray workers not included)
     return out
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM of this process (ru_maxrss would carry the parent's peak across fork+exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> int:
