@@ -27,6 +27,7 @@ import stat
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,7 @@ def obtain_params(
 ) -> list[ParamSet]:
     """Load ``params_file``, reuse finished trainings in ``run``, train the rest on actors."""
     from snnjob.network import expected_weight_shapes
-    from snnjob.params import load_params
+    from snnjob.params import load_params, save_params
 
     expected = expected_weight_shapes(cfg.model)
     if params_file is not None:
@@ -261,11 +262,9 @@ def obtain_params(
             sets[seed] = ParamSet(seed, params, meta["sha256"], path, meta.get("metrics", {}))
         else:
             pending.append(seed)
-    if pending:
-        for seed, out in train_on_actors(cfg, run, train_images, train_labels, pending).items():
+    if pending:  # each finished training is saved at once, before the others finish
+        for seed, out in train_on_actors(cfg, run, train_images, train_labels, pending):
             path = run.params / f"seed-{seed}.npz"
-            from snnjob.params import save_params
-
             side = save_params(
                 path,
                 out["params"],
@@ -287,8 +286,8 @@ def train_on_actors(
     images: np.ndarray,
     labels: np.ndarray,
     seeds: list[int],
-) -> dict[int, dict[str, Any]]:
-    """One TrainerActor per seed, as many at once as resources allow."""
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """One TrainerActor per seed, as many at once as resources allow; yields as each ends."""
     import ray
 
     from snnjob.actors import TrainerActor
@@ -318,22 +317,22 @@ def train_on_actors(
         ckpt = str(run.checkpoints / f"seed-{seed}")
         refs[actor.train.remote(cfg.to_dict(), images_ref, labels_ref, seed=seed,
                                 checkpoint_dir=ckpt)] = seed  # fmt: skip
-    out: dict[int, dict[str, Any]] = {}
     try:
         remaining = list(refs)
         while remaining:
             done, remaining = ray.wait(remaining, num_returns=1)
             seed = refs[done[0]]
-            out[seed] = ray.get(done[0])
-            m = out[seed]["metrics"]
+            out = ray.get(done[0])
+            m = out["metrics"]
             log.info(
                 "training seed %d done: %d epochs, %.0f s, rate-mode train accuracy %s",
                 seed, m["epochs"], m["train_wall_time_s"], m["final_rate_accuracy"],
             )  # fmt: skip
+            ray.kill(actors.pop(seed))  # free its CPUs/GPU for the others
+            yield seed, out
     finally:
         for actor in actors.values():
             ray.kill(actor)
-    return out
 
 
 # --------------------------------------------------------------------------- sweep
