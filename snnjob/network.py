@@ -57,13 +57,7 @@ class NetworkHandles:
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Expected shape of every parameter array, keyed ``<layer>/<weight>``."""
-        return dict(expected_weight_shapes_for(self))
-
-
-def expected_weight_shapes_for(handles: NetworkHandles):
-    for name, layer in handles.layers.items():
-        for wname, shape in _layer_weight_shapes(name, layer):
-            yield f"{name}/{wname}", shape
+        return {key: tuple(var.shape) for key, var in _named_weights(self)}
 
 
 def build_network(
@@ -131,21 +125,14 @@ def build_network(
 
 def layer_params(handles) -> Params:
     """Current weights of the network's Keras layers as ``{"layer/weight": array}``."""
-    out: Params = {}
-    for name, layer in handles.layers.items():
-        for var in layer.weights:
-            wname = var.name.split("/")[-1].split(":")[0]
-            out[f"{name}/{wname}"] = np.array(var.numpy(), copy=True)
-    return out
+    return {key: np.array(var.numpy(), copy=True) for key, var in _named_weights(handles)}
 
 
 def set_layer_params(handles, params: Params) -> None:
     """Assign ``params`` to the network's Keras layers, after checking every shape."""
     check_compatible(params, handles.weight_shapes())
-    for name, layer in handles.layers.items():
-        for var in layer.weights:
-            wname = var.name.split("/")[-1].split(":")[0]
-            var.assign(params[f"{name}/{wname}"])
+    for key, var in _named_weights(handles):
+        var.assign(params[key])
 
 
 def expected_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -176,9 +163,11 @@ def macs_per_image_step(cfg: ModelConfig) -> int:
     return total + h * w * c * N_CLASSES
 
 
-def _layer_weight_shapes(name, layer):
-    for var in layer.weights:
-        yield var.name.split("/")[-1].split(":")[0], tuple(var.shape)
+def _named_weights(handles: NetworkHandles):
+    """``("<layer>/<weight>", variable)`` for every weight of the trainable Keras layers."""
+    for name, layer in handles.layers.items():
+        for var in layer.weights:
+            yield f"{name}/{var.name.split('/')[-1].split(':')[0]}", var
 
 
 def _layer_seed(train_seed: int, index: int) -> int:

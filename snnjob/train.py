@@ -27,7 +27,7 @@ from snnjob.atomic import write_atomic
 from snnjob.config import ModelConfig, TrainConfig
 from snnjob.errors import ConfigError, ParamsError
 from snnjob.network import build_network, layer_params, set_layer_params
-from snnjob.params import Params, params_sha256
+from snnjob.params import Params
 
 log = logging.getLogger(__name__)
 _CKPT = re.compile(r"^epoch-(\d{4})\.npz$")
@@ -230,5 +230,4 @@ __all__ = [
     "train",
     "resolve_device",
     "latest_checkpoint",
-    "params_sha256",
 ]
