@@ -95,12 +95,16 @@ class EvalWorker:
         minibatch_size: int,
         unroll: int,
         keep_traces: int = 0,
+        rate: bool = False,
     ) -> dict[str, Any]:
-        """Evaluate test images ``start:stop``; return counts, predictions and timings."""
+        """Evaluate test images ``start:stop``; return counts, predictions and timings.
+
+        ``rate=True`` (with ``n_steps=1``): the rate-mode (``LIFRate``) error instead.
+        """
         from snnjob.evaluate import SpikingEvaluator
         from snnjob.params import params_sha256
 
-        key = (params_id, n_steps, seed, minibatch_size, unroll)
+        key = (params_id, n_steps, seed, minibatch_size, unroll, rate)
         build_s = 0.0
         if key != self.key:
             if self.evaluator is not None:
@@ -115,6 +119,7 @@ class EvalWorker:
                 minibatch_size=minibatch_size,
                 unroll=unroll,
                 device=self.device,
+                rate=rate,
             )
             build_s = time.perf_counter() - t0
             self.key = key

@@ -40,6 +40,12 @@ class ModelConfig:
         LIF neuron parameters (``tau_rc``, ``tau_ref`` in seconds; ``max_rates`` in Hz).
     synapse
         Time constant (s) of the lowpass filter on the spiking output probe.
+    layer_synapse
+        Time constant (s) of a lowpass filter on the spikes each LIF layer sends on, in
+        spiking evaluation only (0: none, as in the classic notebook). Without it each
+        spike reaches the next layer as a one-step current pulse, which pushes high-gain
+        neurons far past threshold and loses the excess charge; a few ms smooths the
+        pulses. Training (one step of rates) never uses it; its DC gain is 1.
     lif_smoothing
         SoftLIF smoothing ``sigma`` used by the rate approximation during training
         (Hunsberger & Eliasmith 2016); 0 disables it.
@@ -58,6 +64,7 @@ class ModelConfig:
     max_rates: float = 100.0
     intercepts: float = 0.0
     synapse: float = 0.1
+    layer_synapse: float = 0.0
     lif_smoothing: float = 0.0
     train_noise: float = 0.0
 
@@ -75,6 +82,7 @@ class ModelConfig:
         if not -1.0 <= self.intercepts < 1.0:
             raise ConfigError(f"model.intercepts must be in [-1, 1), got {self.intercepts}")
         _non_negative("model.synapse", self.synapse)
+        _non_negative("model.layer_synapse", self.layer_synapse)
         _non_negative("model.lif_smoothing", self.lif_smoothing)
         _non_negative("model.train_noise", self.train_noise)
 

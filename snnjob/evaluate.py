@@ -11,6 +11,10 @@ which the evaluation seed fixes (it seeds the Nengo network, which draws the neu
 random initial voltages); an image's
 prediction therefore depends only on (params, n_steps, seed), not on which shard or
 minibatch it is evaluated in.
+
+``rate=True`` runs the same weights with ``LIFRate`` neurons for one step instead (the
+rate approximation that training optimised): the difference between the two errors is
+what spiking costs at ``n_steps``.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import nengo_dl
 import numpy as np
 
+from snnjob.backend import nengo_dl
 from snnjob.config import ModelConfig
 from snnjob.network import NetworkHandles, build_network, set_layer_params
 from snnjob.params import Params
@@ -69,6 +73,9 @@ class SpikingEvaluator:
         Upper bound for NengoDL's ``unroll_simulation`` (a divisor of ``n_steps`` is used).
     device
         TensorFlow device string, e.g. ``"/cpu:0"`` (None: TensorFlow's choice).
+    rate
+        Use ``LIFRate`` neurons and the unfiltered output (``n_steps`` must be 1): the
+        rate-mode error, what training optimised before any spiking.
     """
 
     def __init__(
@@ -81,13 +88,20 @@ class SpikingEvaluator:
         minibatch_size: int = 200,
         unroll: int = 10,
         device: str | None = None,
+        rate: bool = False,
     ):
         if n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        if rate and n_steps != 1:
+            raise ValueError(f"rate-mode evaluation runs one step (steady state), got {n_steps}")
         self.n_steps = int(n_steps)
         self.seed = int(seed)
         self.minibatch_size = int(minibatch_size)
-        self.handles: NetworkHandles = build_network(model_cfg, mode="eval", seed=self.seed)
+        self.rate = bool(rate)
+        self.handles: NetworkHandles = build_network(
+            model_cfg, mode="rate" if rate else "eval", seed=self.seed
+        )
+        self._probe = self.handles.out_p if rate else self.handles.out_p_filt
         t0 = time.perf_counter()
         self.sim = nengo_dl.Simulator(
             self.handles.net,
@@ -119,7 +133,7 @@ class SpikingEvaluator:
                 batch = np.concatenate([batch, np.repeat(batch[:1], mb - real, axis=0)])
             x = np.broadcast_to(batch[:, None, :], (mb, self.n_steps, batch.shape[1]))
             out = self.sim.predict_on_batch({self.handles.inp: np.ascontiguousarray(x)})
-            filt = out[self.handles.out_p_filt][:real]
+            filt = out[self._probe][:real]
             outputs[start : start + real] = filt[:, -1]
             if len(traces) * mb < keep_traces:
                 traces.append(filt[: keep_traces - start].astype(np.float32))
@@ -152,9 +166,16 @@ def evaluate(
     minibatch_size: int = 200,
     unroll: int = 10,
     keep_traces: int = 0,
+    rate: bool = False,
 ) -> EvalResult:
     """Build a simulator, evaluate ``images`` once, close it (see :class:`SpikingEvaluator`)."""
     with SpikingEvaluator(
-        model_cfg, params, n_steps=n_steps, seed=seed, minibatch_size=minibatch_size, unroll=unroll
+        model_cfg,
+        params,
+        n_steps=n_steps,
+        seed=seed,
+        minibatch_size=minibatch_size,
+        unroll=unroll,
+        rate=rate,
     ) as ev:
         return ev.run(images, labels, keep_traces=keep_traces)

@@ -10,21 +10,14 @@ between training and ``inference_only`` simulators).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import nengo
-import nengo_dl
 import numpy as np
-import tensorflow as tf
 
-from snnjob import TF_LOG_LEVEL
+from snnjob.backend import nengo_dl, tf
 from snnjob.config import ModelConfig
 from snnjob.params import Params, check_compatible
-
-# nengo_dl's import forces TF_CPP_MIN_LOG_LEVEL=1 (its GPU probe subprocess still prints one
-# TF-TRT line); put snnjob's quieter default back for everything after it.
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_LOG_LEVEL
 
 IMAGE_SHAPE = (28, 28, 1)
 N_PIXELS = 28 * 28
@@ -71,16 +64,19 @@ def build_network(
         Model configuration.
     mode
         ``"train"``: rate training graph (adds ``train_noise`` layers and SoftLIF smoothing
-        when configured); ``"eval"``: spiking inference graph (``inference_only``).
+        when configured); ``"eval"``: spiking inference graph (``inference_only``);
+        ``"rate"``: inference graph with ``LIFRate`` neurons (the rate approximation that
+        training optimises, without noise or smoothing: run it for one step).
     train_seed
         Seeds the Keras weight initialisers, so one training seed gives one initial network.
     seed
         Seed of the Nengo network: it draws the LIF neurons' random initial states (the
         evaluation seed; NengoDL ignores the simulator's seed once the network has one).
     """
-    if mode not in ("train", "eval"):
-        raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
-    neuron_type = nengo.LIF(tau_rc=cfg.tau_rc, tau_ref=cfg.tau_ref, amplitude=cfg.amplitude)
+    if mode not in ("train", "eval", "rate"):
+        raise ValueError(f"mode must be 'train', 'eval' or 'rate', got {mode!r}")
+    neuron_cls = nengo.LIFRate if mode == "rate" else nengo.LIF
+    neuron_type = neuron_cls(tau_rc=cfg.tau_rc, tau_ref=cfg.tau_ref, amplitude=cfg.amplitude)
     layers: dict[str, tf.keras.layers.Layer] = {}
 
     with nengo.Network(seed=seed) as net:
@@ -93,30 +89,33 @@ def build_network(
         net.config[nengo.Connection].trainable = False
         if mode == "train" and cfg.lif_smoothing > 0:
             nengo_dl.configure_settings(lif_smoothing=cfg.lif_smoothing)
-        if mode == "eval":
+        if mode in ("eval", "rate"):
             nengo_dl.configure_settings(inference_only=True)
 
         inp = nengo.Node(np.zeros(N_PIXELS), label="input")
-        x, shape = inp, IMAGE_SHAPE
+        # Spiking evaluation may filter what each LIF layer sends on (model.layer_synapse);
+        # the filter sits on the first connection out of the neurons.
+        spike_syn = cfg.layer_synapse if mode == "eval" and cfg.layer_synapse > 0 else None
+        x, shape, syn = inp, IMAGE_SHAPE, None
         for i, (name, _, filters, kernel, strides, pool) in enumerate(_LAYERS[cfg.preset]):
             init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, i))
             conv = tf.keras.layers.Conv2D(
                 filters, kernel, strides=strides, kernel_initializer=init, name=name
             )
             layers[name] = conv
-            x = nengo_dl.Layer(conv)(x, shape_in=shape)
+            x = nengo_dl.Layer(conv)(x, shape_in=shape, synapse=syn)
             shape = conv.compute_output_shape((1, *shape))[1:]
             if mode == "train" and cfg.train_noise > 0:
                 x = nengo_dl.Layer(_noise_layer(cfg.train_noise, train_seed, i))(x)
-            x = nengo_dl.Layer(neuron_type)(x)
+            x, syn = nengo_dl.Layer(neuron_type)(x), spike_syn
             if pool:
                 avg = tf.keras.layers.AveragePooling2D(pool_size=2, strides=2)
-                x = nengo_dl.Layer(avg)(x, shape_in=shape)
-                shape = avg.compute_output_shape((1, *shape))[1:]
+                x = nengo_dl.Layer(avg)(x, shape_in=shape, synapse=syn)
+                shape, syn = avg.compute_output_shape((1, *shape))[1:], None
         init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, 99))
         dense = tf.keras.layers.Dense(N_CLASSES, kernel_initializer=init, name="dense")
         layers["dense"] = dense
-        out = nengo_dl.Layer(dense)(x)
+        out = nengo_dl.Layer(dense)(x, synapse=syn)
         out_p = nengo.Probe(out, label="out_p")
         out_p_filt = nengo.Probe(out, synapse=cfg.synapse or None, label="out_p_filt")
 

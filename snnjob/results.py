@@ -934,7 +934,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def summary_markdown(summary: Mapping[str, Any]) -> str:
-    """Render a :func:`summarize` result as two Markdown tables (points, then per n_steps).
+    """Render a :func:`summarize` result as Markdown tables (points, per n_steps, rate mode).
 
     Parameters
     ----------
@@ -984,4 +984,23 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
             ],
         ),
     ]
+    if summary.get("rate_mode"):
+        parts += [
+            "",
+            "**Rate-mode error** (same weights, LIFRate neurons, 1 step: before spiking)",
+            "",
+            _markdown_table(
+                ["train_seed", "n_images", "n_errors", "error %", "95% CI %"],
+                [
+                    [
+                        str(r["train_seed"]),
+                        str(r["n_images"]),
+                        str(r["n_errors"]),
+                        _pct(r["error"]),
+                        f"{_pct(r['ci95_low'])} – {_pct(r['ci95_high'])}",
+                    ]
+                    for r in summary["rate_mode"]
+                ],
+            ),
+        ]
     return "\n".join(parts) + "\n"

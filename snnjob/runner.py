@@ -325,8 +325,9 @@ def train_on_actors(
             out = ray.get(done[0])
             m = out["metrics"]
             log.info(
-                "training seed %d done: %d epochs, %.0f s, rate-mode train accuracy %s",
-                seed, m["epochs"], m["train_wall_time_s"], m["final_rate_accuracy"],
+                "training seed %d done: %d epochs, %.0f s, rate-mode train accuracy %.4f",
+                seed, m["epochs"], m["train_wall_time_s"],
+                m["final_rate_accuracy"] if m["final_rate_accuracy"] is not None else float("nan"),
             )  # fmt: skip
             ray.kill(actors.pop(seed))  # free its CPUs/GPU for the others
             yield seed, out
@@ -668,11 +669,69 @@ def finish(cfg, run, psets, test_images, test_labels, n_test, *, pool, redraw=Tr
 
     summary = summarize(pa.Table.from_pylist(keep, schema=SHARD_SCHEMA))
     try:
+        summary["rate_mode"] = rate_mode_errors(cfg, psets, test_images, test_labels, pool=pool)
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must not lose finished results
+        log.warning("rate-mode evaluation failed: %s", exc)
+    try:
         if redraw or not (run.plots / "outputs_over_time.png").exists():
             make_plots(cfg, run, psets, test_images, test_labels, summary, pool=pool)
     except Exception as exc:  # noqa: BLE001 - plots must not lose finished results
         log.warning("plotting failed: %s", exc)
     return summary
+
+
+def rate_mode_errors(cfg, psets, test_images, test_labels, *, pool: EvalPool) -> list[dict]:
+    """Each parameter set's test error with ``LIFRate`` neurons (one step, no spikes).
+
+    What training achieved before any spiking: the gap to the spiking error at ``n_steps``
+    is the cost of spiking. Sharded over the pool like the sweep; counts are summed.
+    """
+    import ray
+
+    from snnjob.data import shard_bounds
+    from snnjob.results import wilson_interval
+
+    broadcast(psets)
+    bounds = shard_bounds(len(test_images), cfg.eval.effective_shard_size)
+    workers = pool.ensure(min(len(bounds) * len(psets), max(1, len(pool.workers))))
+    images_ref, labels_ref = ray.put(np.ascontiguousarray(test_images)), ray.put(test_labels)
+    t0 = time.perf_counter()
+    refs = {
+        p.id: [
+            workers[(k * len(bounds) + i) % len(workers)].evaluate_shard.remote(
+                p.id,
+                p.ref,
+                images_ref,
+                labels_ref,
+                start=a,
+                stop=b,
+                n_steps=1,
+                seed=0,
+                minibatch_size=cfg.eval.minibatch_size,
+                unroll=1,
+                rate=True,
+            )
+            for i, (a, b) in enumerate(bounds)
+        ]
+        for k, p in enumerate(psets)
+    }
+    rows = []
+    for p in psets:
+        outs = ray.get(refs[p.id])
+        for out in outs:
+            if out["params_sha256"] != p.sha256:
+                raise SnnjobError(f"rate-mode worker used parameters {out['params_sha256']}")
+        n = sum(o["n_images"] for o in outs)
+        n_err = sum(o["n_errors"] for o in outs)
+        low, high = wilson_interval(n_err, n)
+        rows.append({
+            "params_id": p.id, "train_seed": p.train_seed, "n_images": n, "n_errors": n_err,
+            "error": n_err / n, "ci95_low": low, "ci95_high": high,
+        })  # fmt: skip
+        log.info("rate-mode (LIFRate, 1 step) test error, training seed %d: %.2f%% (%d/%d)",
+                 p.train_seed, 100 * n_err / n, n_err, n)  # fmt: skip
+    log.debug("rate-mode evaluation took %.1f s", time.perf_counter() - t0)
+    return rows
 
 
 def _point_of(row):

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nengo_dl
 import numpy as np
-import tensorflow as tf
 
 from snnjob.atomic import write_atomic
+from snnjob.backend import nengo_dl, tf
 from snnjob.config import ModelConfig, TrainConfig
 from snnjob.errors import ConfigError, ParamsError
 from snnjob.network import build_network, layer_params, set_layer_params

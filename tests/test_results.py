@@ -510,6 +510,14 @@ def test_summary_markdown(tmp_path):
     assert any(line.startswith("| 10 | 0 | 0 | 100 | 12 | 12.00 |") for line in lines)
     assert any(line.startswith("| 10 | 2 | 10.00 | 2.83 |") for line in lines)
     assert text.endswith("\n")
+    assert "Rate-mode" not in text
+    with_rate = summary_markdown(
+        {**summary, "rate_mode": [{"params_id": "base", "train_seed": 0, "n_images": 100,
+                                   "n_errors": 3, "error": 0.03, "ci95_low": 0.0103,
+                                   "ci95_high": 0.0846}]}
+    )  # fmt: skip
+    assert with_rate.startswith(text.rstrip("\n"))
+    assert "| 0 | 100 | 3 | 3.00 | 1.03 – 8.46 |" in with_rate.splitlines()
     # Same output after a JSON round trip (e.g. summary.json read back by the CLI).
     path = write_json_atomic(tmp_path / "summary.json", summary)
     assert summary_markdown(json.loads(path.read_text())) == text

@@ -97,6 +97,20 @@ def test_summary_counts_equal_parquet_sums(first_run):
         assert wrong == point["n_errors"]
 
 
+def test_rate_mode_error_in_summary_equals_single_process(first_run, mnist_dir):
+    cfg, out, summary = first_run
+    on_disk = json.loads((out / "summary.json").read_text())
+    (row,) = on_disk["rate_mode"]
+    params, meta = load_params(out / "params" / "seed-0.npz")
+    assert row["params_id"] == meta["sha256"][:12] and row["train_seed"] == 0
+    mnist = load_mnist(mnist_dir, download=False)
+    images, labels = mnist.test_images[:400], mnist.test_labels[:400]
+    ref = evaluate(cfg.model, params, images, labels, n_steps=1, seed=0,
+                   minibatch_size=cfg.eval.minibatch_size, rate=True)  # fmt: skip
+    assert (row["n_images"], row["n_errors"]) == (400, ref.n_errors)
+    assert row["ci95_low"] <= row["error"] <= row["ci95_high"]
+
+
 def test_workers_used_bit_identical_parameters(first_run):
     cfg, out, summary = first_run
     params, meta = load_params(out / "params" / "seed-0.npz")

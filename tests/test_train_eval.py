@@ -92,6 +92,37 @@ def test_streaming_is_invariant_to_batching_and_padding(cfg, mnist, trained):
     np.testing.assert_array_equal(part2.traces[:, -1], part2.outputs[:3])
 
 
+def test_rate_mode_is_what_long_spiking_runs_converge_to(cfg, mnist, trained):
+    """LIFRate for one step gives the rate-mode error; long spiking runs approach it."""
+    images, labels = _test_set(cfg, mnist)
+    rate = evaluate(cfg.model, trained.params, images, labels, n_steps=1, seed=0,
+                    minibatch_size=cfg.eval.minibatch_size, rate=True)  # fmt: skip
+    again = evaluate(cfg.model, trained.params, images, labels, n_steps=1, seed=3,
+                     minibatch_size=cfg.eval.minibatch_size, rate=True)  # fmt: skip
+    np.testing.assert_array_equal(rate.outputs, again.outputs)  # no random state in rate mode
+    assert rate.n_errors / rate.n_images < 0.15
+    k = 100
+    spiking = evaluate(cfg.model, trained.params, images[:k], labels[:k], n_steps=200, seed=0,
+                       minibatch_size=cfg.eval.minibatch_size)  # fmt: skip
+    agree = np.mean(spiking.predictions == rate.predictions[:k])
+    assert agree >= 0.95, f"only {agree:.0%} of 200-step spiking predictions match rate mode"
+    with pytest.raises(ValueError, match="one step"):
+        evaluate(cfg.model, trained.params, images[:1], labels[:1], n_steps=5, seed=0, rate=True)
+
+
+def test_rate_network_uses_lifrate_neurons():
+    import nengo
+
+    model = load_config("tiny").model
+    kinds = {
+        mode: {type(e.neuron_type) for e in build_network(model, mode=mode).net.all_ensembles}
+        for mode in ("train", "eval", "rate")
+    }
+    assert kinds == {"train": {nengo.LIF}, "eval": {nengo.LIF}, "rate": {nengo.LIFRate}}
+    with pytest.raises(ValueError, match="mode must be"):
+        build_network(model, mode="spiky")
+
+
 def test_unroll_is_a_divisor():
     assert unroll_for(30, 10) == 10
     assert unroll_for(25, 10) == 5
