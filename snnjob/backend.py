@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import warnings
 
 # snnjob/__init__.py (which sets the level) has run before this module; TensorFlow must
 # load before nengo_dl lowers the level.
@@ -46,6 +47,8 @@ def _import_nengo_dl():
 
 
 nengo_dl = _import_nengo_dl()
+# Every CPU-only simulator would warn; snnjob logs the devices it uses instead.
+warnings.filterwarnings("ignore", message="No GPU support detected", category=UserWarning)
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_LOG_LEVEL  # nengo_dl set 1; put snnjob's back
 
 __all__ = ["nengo_dl", "tf"]

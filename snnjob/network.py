@@ -117,7 +117,9 @@ def build_network(
         layers["dense"] = dense
         out = nengo_dl.Layer(dense)(x, synapse=syn)
         out_p = nengo.Probe(out, label="out_p")
-        out_p_filt = nengo.Probe(out, synapse=cfg.synapse or None, label="out_p_filt")
+        # (rate mode runs one step: no filter, as NengoDL warns a filter would only delay it)
+        readout = None if mode == "rate" else cfg.synapse or None
+        out_p_filt = nengo.Probe(out, synapse=readout, label="out_p_filt")
 
     return NetworkHandles(net=net, inp=inp, out_p=out_p, out_p_filt=out_p_filt, layers=layers)
 

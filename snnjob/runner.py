@@ -63,6 +63,11 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     import ray
 
     warnings.filterwarnings("ignore", message=".*Pydantic v1.*")
+    # Ray 2.55 announces a future change of CUDA_VISIBLE_DEVICES handling on every init;
+    # snnjob relies on today's behaviour (CPU-only workers see no GPU), so the tip is noise.
+    warnings.filterwarnings(
+        "ignore", message="Tip: In future versions of Ray", category=FutureWarning
+    )
     if ray.is_initialized():
         return _cluster_info()
     if local:
