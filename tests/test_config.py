@@ -49,6 +49,7 @@ def test_overrides_are_yaml():
         ("train.epochs=1.5", "must be an integer"),
         ("eval.n_images=20000", "between 1 and 10000"),
         ("model.max_rates=600", "not reachable"),
+        ("model.layer_synapse=-0.005", "model.layer_synapse"),
         ("data.download=maybe", "true or false"),
     ],
 )

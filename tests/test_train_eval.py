@@ -123,6 +123,29 @@ def test_rate_network_uses_lifrate_neurons():
         build_network(model, mode="spiky")
 
 
+@pytest.mark.parametrize("preset", ["seed", "strided"])
+def test_layer_synapse_filters_spikes_only_in_spiking_evaluation(preset):
+    import dataclasses
+
+    import nengo
+
+    base = dataclasses.replace(load_config("tiny").model, preset=preset)
+    filtered = dataclasses.replace(base, layer_synapse=0.005)
+
+    def synapses(model, mode):
+        net = build_network(model, mode=mode).net
+        return [
+            None if c.synapse is None else c.synapse.tau
+            for c in net.all_connections
+            if isinstance(c.pre_obj, nengo.ensemble.Neurons)
+        ]
+
+    assert synapses(filtered, "eval") == [0.005] * 3  # out of each of the 3 LIF layers
+    assert synapses(filtered, "train") == [None] * 3  # one step of rates: never filtered
+    assert synapses(filtered, "rate") == [None] * 3
+    assert synapses(base, "eval") == [None] * 3  # default: the classic notebook's network
+
+
 def test_unroll_is_a_divisor():
     assert unroll_for(30, 10) == 10
     assert unroll_for(25, 10) == 5
