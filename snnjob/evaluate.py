@@ -97,7 +97,6 @@ class SpikingEvaluator:
         self.n_steps = int(n_steps)
         self.seed = int(seed)
         self.minibatch_size = int(minibatch_size)
-        self.rate = bool(rate)
         self.handles: NetworkHandles = build_network(
             model_cfg, mode="rate" if rate else "eval", seed=self.seed
         )

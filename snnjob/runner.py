@@ -507,7 +507,7 @@ def run_sweep(
                             w, task.shard_id, target)  # fmt: skip
                 inflight[submit(task, workers[target])] = (task, target, attempt + 1)
                 continue
-            _check_hash(task, out)
+            _check_hash(task.pset, out)
             write_shard(
                 run.path,
                 point=task.point,
@@ -539,11 +539,11 @@ def broadcast(psets: list[ParamSet]) -> None:
             p.ref = ray.put(p.params)
 
 
-def _check_hash(task: ShardTask, out: dict[str, Any]) -> None:
-    if out["params_sha256"] != task.pset.sha256:
+def _check_hash(pset: ParamSet, out: dict[str, Any]) -> None:
+    if out["params_sha256"] != pset.sha256:
         raise SnnjobError(
             f"worker {out['node']}:{out['pid']} evaluated parameters with sha256 "
-            f"{out['params_sha256']}, expected {task.pset.sha256}: the broadcast was corrupted"
+            f"{out['params_sha256']}, expected {pset.sha256}: the broadcast was corrupted"
         )
 
 
@@ -724,8 +724,7 @@ def rate_mode_errors(cfg, psets, test_images, test_labels, *, pool: EvalPool) ->
     for p in psets:
         outs = ray.get(refs[p.id])
         for out in outs:
-            if out["params_sha256"] != p.sha256:
-                raise SnnjobError(f"rate-mode worker used parameters {out['params_sha256']}")
+            _check_hash(p, out)
         n = sum(o["n_images"] for o in outs)
         n_err = sum(o["n_errors"] for o in outs)
         low, high = wilson_interval(n_err, n)
