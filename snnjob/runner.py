@@ -674,7 +674,10 @@ def finish(cfg, run, psets, test_images, test_labels, n_test, *, pool, redraw=Tr
 
     summary = summarize(pa.Table.from_pylist(keep, schema=SHARD_SCHEMA))
     try:
-        summary["rate_mode"] = rate_mode_errors(cfg, psets, test_images, test_labels, pool=pool)
+        previous = None if redraw else _previous_rate_mode(run, psets, len(test_images))
+        summary["rate_mode"] = previous or rate_mode_errors(
+            cfg, psets, test_images, test_labels, pool=pool
+        )
     except Exception as exc:  # noqa: BLE001 - a diagnostic must not lose finished results
         log.warning("rate-mode evaluation failed: %s", exc)
     try:
@@ -683,6 +686,20 @@ def finish(cfg, run, psets, test_images, test_labels, n_test, *, pool, redraw=Tr
     except Exception as exc:  # noqa: BLE001 - plots must not lose finished results
         log.warning("plotting failed: %s", exc)
     return summary
+
+
+def _previous_rate_mode(run, psets, n_images) -> list[dict] | None:
+    """The last summary's ``rate_mode`` rows, if they cover exactly these parameter sets."""
+    import json
+
+    try:
+        rows = json.loads((run.path / "summary.json").read_text()).get("rate_mode") or []
+    except (OSError, ValueError):
+        return None
+    wanted = [(p.id, p.train_seed, n_images) for p in psets]
+    if [(r["params_id"], r["train_seed"], r["n_images"]) for r in rows] != wanted:
+        return None
+    return rows
 
 
 def rate_mode_errors(cfg, psets, test_images, test_labels, *, pool: EvalPool) -> list[dict]:

@@ -149,6 +149,7 @@ def test_rerun_resumes_without_duplicates(first_run):
     again = run_job(cfg, out, config_name="tiny", progress=False)
     assert again["timings"]["skipped"] == again["timings"]["tasks"] == 4
     assert again["points"] == summary["points"]
+    assert again["rate_mode"] == summary["rate_mode"]  # same rows (reused from summary.json)
     assert read_results(out).num_rows == 4
 
 
