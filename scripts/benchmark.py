@@ -7,6 +7,9 @@ machines are shared and absolute speeds drift by up to 1.5x between runs).
 
   plain_tiled    plain NengoDL as in the notebook: all N images tiled over n_steps, one predict
   snnjob_stream  snnjob's SpikingEvaluator in one process (one minibatch in memory at a time)
+  plain_synapse  plain_tiled with a Lowpass(--layer-synapse) synapse on each connection out of
+                 a LIF layer: model.layer_synapse written the plain Nengo way
+  snnjob_filtered  snnjob_stream with model.layer_synapse=--layer-synapse (FilteredLIF neurons)
   snnjob_ray     snnjob run over local Ray, --workers W (1 CPU each), steady-state eval time
   plain_fit      plain NengoDL sim.fit, one epoch on n_train images
   snnjob_train   snnjob.train.train, same data, one epoch
@@ -28,7 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-VARIANTS = ("plain_tiled", "snnjob_stream", "snnjob_ray", "plain_fit", "snnjob_train")
+VARIANTS = (
+    "plain_tiled",
+    "snnjob_stream",
+    "plain_synapse",
+    "snnjob_filtered",
+    "snnjob_ray",
+    "plain_fit",
+    "snnjob_train",
+)
 
 
 def _data(args):
@@ -50,17 +61,27 @@ def _params(args):
 def run_variant(args) -> dict:
     import numpy as np
 
+    from snnjob.config import load_config
+
     m = _data(args)
     x, y = m.test_images[: args.n_images], m.test_labels[: args.n_images]
     out: dict = {"variant": args.variant}
-    if args.variant in ("plain_tiled", "snnjob_stream"):
+    if args.variant in ("plain_tiled", "plain_synapse", "snnjob_stream", "snnjob_filtered"):
         cfg, params = _params(args)
-        if args.variant == "plain_tiled":
+        if args.variant == "snnjob_filtered":
+            cfg = load_config("seed", [f"model.preset={args.preset}",
+                                       f"model.layer_synapse={args.layer_synapse}"])  # fmt: skip
+        if args.variant.startswith("plain"):
+            import nengo
             import nengo_dl
 
             from snnjob.network import build_network, set_layer_params
 
             h = build_network(cfg.model, mode="eval", seed=0)
+            if args.variant == "plain_synapse":
+                for conn in h.net.all_connections:
+                    if isinstance(conn.pre_obj, nengo.ensemble.Neurons):
+                        conn.synapse = nengo.Lowpass(args.layer_synapse)
             t0 = time.perf_counter()
             with nengo_dl.Simulator(h.net, minibatch_size=args.minibatch, unroll_simulation=10,
                                     progress_bar=False) as sim:  # fmt: skip
@@ -84,7 +105,6 @@ def run_variant(args) -> dict:
         out.update(build_s=build, run_s=run, errors=int(np.sum(pred != y)))
         out["image_steps_per_s"] = len(x) * args.n_steps / run
     elif args.variant == "snnjob_ray":
-        from snnjob.config import load_config
         from snnjob.runner import connect, run_job
 
         cfg = load_config(
@@ -104,8 +124,6 @@ def run_variant(args) -> dict:
                    workers=args.workers)  # fmt: skip
         out["image_steps_per_s"] = args.n_images * args.n_steps / run
     else:
-        from snnjob.config import load_config
-
         cfg = load_config("seed", [f"model.preset={args.preset}", "train.epochs=1"])
         xt, yt = m.train_images[: args.n_train], m.train_labels[: args.n_train]
         if args.variant == "plain_fit":
@@ -141,6 +159,33 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
+def _ratios(by: dict) -> dict:
+    """Speed and memory ratios between the variants that ran."""
+    ratios = {}
+    if "plain_tiled" in by:
+        base = by["plain_tiled"]
+        for v in ("snnjob_stream", "snnjob_ray"):
+            if v in by:
+                ratios[f"{v}/plain_tiled speed"] = (
+                    by[v]["image_steps_per_s"] / base["image_steps_per_s"]
+                )
+        if "snnjob_stream" in by:
+            ratios["snnjob_stream/plain_tiled peak RSS"] = (
+                by["snnjob_stream"]["peak_rss_mb"] / base["peak_rss_mb"]
+            )
+    if "snnjob_filtered" in by:  # what model.layer_synapse costs, two ways
+        for v in ("plain_synapse", "snnjob_stream"):
+            if v in by:
+                ratios[f"snnjob_filtered/{v} speed"] = (
+                    by["snnjob_filtered"]["image_steps_per_s"] / by[v]["image_steps_per_s"]
+                )
+    if "plain_fit" in by and "snnjob_train" in by:
+        ratios["snnjob_train/plain_fit speed"] = (
+            by["snnjob_train"]["images_per_s"] / by["plain_fit"]["images_per_s"]
+        )
+    return ratios
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--preset", default="seed")
@@ -150,6 +195,7 @@ def main() -> int:
     p.add_argument("--shard-size", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--n-train", type=int, default=6000)
+    p.add_argument("--layer-synapse", type=float, default=0.005)
     p.add_argument("--data-dir", default=os.environ.get("SNNJOB_DATA_DIR"))
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "benchmark.json")
@@ -177,7 +223,7 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--variant", v, "--params", str(params),
                    *sum(([f"--{k.replace('_', '-')}", str(getattr(args, k))] for k in (
                        "preset", "n_images", "n_steps", "minibatch", "shard_size", "workers",
-                       "n_train", "data_dir")), [])]  # fmt: skip
+                       "n_train", "layer_synapse", "data_dir")), [])]  # fmt: skip
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
@@ -188,22 +234,7 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row))
     by = {r["variant"]: r for r in rows}
-    ratios = {}
-    if "plain_tiled" in by:
-        base = by["plain_tiled"]
-        for v in ("snnjob_stream", "snnjob_ray"):
-            if v in by:
-                ratios[f"{v}/plain_tiled speed"] = (
-                    by[v]["image_steps_per_s"] / base["image_steps_per_s"]
-                )
-        if "snnjob_stream" in by:
-            ratios["snnjob_stream/plain_tiled peak RSS"] = (
-                by["snnjob_stream"]["peak_rss_mb"] / base["peak_rss_mb"]
-            )
-    if "plain_fit" in by and "snnjob_train" in by:
-        ratios["snnjob_train/plain_fit speed"] = (
-            by["snnjob_train"]["images_per_s"] / by["plain_fit"]["images_per_s"]
-        )
+    ratios = _ratios(by)
     report = {
         "args": {k: v for k, v in vars(args).items() if k not in ("variant", "params", "json")},
         "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},

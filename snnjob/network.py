@@ -17,6 +17,7 @@ import numpy as np
 
 from snnjob.backend import nengo_dl, tf
 from snnjob.config import ModelConfig
+from snnjob.neurons import FilteredLIF
 from snnjob.params import Params, check_compatible
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -75,8 +76,7 @@ def build_network(
     """
     if mode not in ("train", "eval", "rate"):
         raise ValueError(f"mode must be 'train', 'eval' or 'rate', got {mode!r}")
-    neuron_cls = nengo.LIFRate if mode == "rate" else nengo.LIF
-    neuron_type = neuron_cls(tau_rc=cfg.tau_rc, tau_ref=cfg.tau_ref, amplitude=cfg.amplitude)
+    neuron_type = _neuron_type(cfg, mode)
     layers: dict[str, tf.keras.layers.Layer] = {}
 
     with nengo.Network(seed=seed) as net:
@@ -93,35 +93,43 @@ def build_network(
             nengo_dl.configure_settings(inference_only=True)
 
         inp = nengo.Node(np.zeros(N_PIXELS), label="input")
-        # Spiking evaluation may filter what each LIF layer sends on (model.layer_synapse);
-        # the filter sits on the first connection out of the neurons.
-        spike_syn = cfg.layer_synapse if mode == "eval" and cfg.layer_synapse > 0 else None
-        x, shape, syn = inp, IMAGE_SHAPE, None
+        x, shape = inp, IMAGE_SHAPE
         for i, (name, _, filters, kernel, strides, pool) in enumerate(_LAYERS[cfg.preset]):
             init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, i))
             conv = tf.keras.layers.Conv2D(
                 filters, kernel, strides=strides, kernel_initializer=init, name=name
             )
             layers[name] = conv
-            x = nengo_dl.Layer(conv)(x, shape_in=shape, synapse=syn)
+            x = nengo_dl.Layer(conv)(x, shape_in=shape)
             shape = conv.compute_output_shape((1, *shape))[1:]
             if mode == "train" and cfg.train_noise > 0:
                 x = nengo_dl.Layer(_noise_layer(cfg.train_noise, train_seed, i))(x)
-            x, syn = nengo_dl.Layer(neuron_type)(x), spike_syn
+            x = nengo_dl.Layer(neuron_type)(x)
             if pool:
                 avg = tf.keras.layers.AveragePooling2D(pool_size=2, strides=2)
-                x = nengo_dl.Layer(avg)(x, shape_in=shape, synapse=syn)
-                shape, syn = avg.compute_output_shape((1, *shape))[1:], None
+                x = nengo_dl.Layer(avg)(x, shape_in=shape)
+                shape = avg.compute_output_shape((1, *shape))[1:]
         init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, 99))
         dense = tf.keras.layers.Dense(N_CLASSES, kernel_initializer=init, name="dense")
         layers["dense"] = dense
-        out = nengo_dl.Layer(dense)(x, synapse=syn)
+        out = nengo_dl.Layer(dense)(x)
         out_p = nengo.Probe(out, label="out_p")
         # (rate mode runs one step: no filter, as NengoDL warns a filter would only delay it)
         readout = None if mode == "rate" else cfg.synapse or None
         out_p_filt = nengo.Probe(out, synapse=readout, label="out_p_filt")
 
     return NetworkHandles(net=net, inp=inp, out_p=out_p, out_p_filt=out_p_filt, layers=layers)
+
+
+def _neuron_type(cfg: ModelConfig, mode: str) -> nengo.neurons.NeuronType:
+    """The LIF layers' neurons: ``LIFRate`` in rate mode; in spiking evaluation with a
+    ``layer_synapse``, LIF whose output is its lowpass-filtered spike train."""
+    kwargs = dict(tau_rc=cfg.tau_rc, tau_ref=cfg.tau_ref, amplitude=cfg.amplitude)
+    if mode == "rate":
+        return nengo.LIFRate(**kwargs)
+    if mode == "eval" and cfg.layer_synapse > 0:
+        return FilteredLIF(tau_out=cfg.layer_synapse, **kwargs)
+    return nengo.LIF(**kwargs)
 
 
 def layer_params(handles) -> Params:

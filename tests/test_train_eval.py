@@ -110,6 +110,20 @@ def test_rate_mode_is_what_long_spiking_runs_converge_to(cfg, mnist, trained):
         evaluate(cfg.model, trained.params, images[:1], labels[:1], n_steps=5, seed=0, rate=True)
 
 
+def test_layer_synapse_keeps_the_rate_network(cfg, trained, mnist):
+    """The in-neuron filter has DC gain 1: long spiking runs still agree with rate mode."""
+    import dataclasses
+
+    model = dataclasses.replace(cfg.model, layer_synapse=0.005)
+    images, labels = mnist.test_images[:100], mnist.test_labels[:100]
+    rate = evaluate(cfg.model, trained.params, images, labels, n_steps=1, seed=0,
+                    minibatch_size=cfg.eval.minibatch_size, rate=True)  # fmt: skip
+    spiking = evaluate(model, trained.params, images, labels, n_steps=200, seed=0,
+                       minibatch_size=cfg.eval.minibatch_size)  # fmt: skip
+    agree = np.mean(spiking.predictions == rate.predictions)
+    assert agree >= 0.95, f"only {agree:.0%} of filtered spiking predictions match rate mode"
+
+
 def test_rate_network_uses_lifrate_neurons():
     import nengo
 
@@ -129,21 +143,23 @@ def test_layer_synapse_filters_spikes_only_in_spiking_evaluation(preset):
 
     import nengo
 
+    from snnjob.neurons import FilteredLIF
+
     base = dataclasses.replace(load_config("tiny").model, preset=preset)
     filtered = dataclasses.replace(base, layer_synapse=0.005)
 
-    def synapses(model, mode):
+    def layers(model, mode):
         net = build_network(model, mode=mode).net
-        return [
-            None if c.synapse is None else c.synapse.tau
-            for c in net.all_connections
-            if isinstance(c.pre_obj, nengo.ensemble.Neurons)
-        ]
+        synapses = {c.synapse for c in net.all_connections}
+        neurons = [(type(e.neuron_type), getattr(e.neuron_type, "tau_out", None))
+                   for e in net.all_ensembles]  # fmt: skip
+        return synapses, neurons
 
-    assert synapses(filtered, "eval") == [0.005] * 3  # out of each of the 3 LIF layers
-    assert synapses(filtered, "train") == [None] * 3  # one step of rates: never filtered
-    assert synapses(filtered, "rate") == [None] * 3
-    assert synapses(base, "eval") == [None] * 3  # default: the classic notebook's network
+    # the filter lives in the neurons of each of the 3 LIF layers, never on a connection
+    assert layers(filtered, "eval") == ({None}, [(FilteredLIF, 0.005)] * 3)
+    assert layers(filtered, "train") == ({None}, [(nengo.LIF, None)] * 3)  # one step of rates
+    assert layers(filtered, "rate") == ({None}, [(nengo.LIFRate, None)] * 3)
+    assert layers(base, "eval") == ({None}, [(nengo.LIF, None)] * 3)  # the notebook's network
 
 
 def test_unroll_is_a_divisor():
