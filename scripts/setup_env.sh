@@ -47,7 +47,7 @@ if [ "$mode" != "--force" ] && [ -f "$VENV/.snnjob-lock" ] && [ "$(cat "$VENV/.s
    && "$VENV/bin/python" -c 'import tensorflow, nengo_dl, ray' >/dev/null 2>&1; then
   # Dependencies are current; refresh the editable install only when pyproject.toml changed.
   if [ "$(cat "$VENV/.snnjob-project" 2>/dev/null)" != "$proj" ]; then
-    "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+    PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
     echo "$proj" > "$VENV/.snnjob-project"
   fi
   exit 0
@@ -58,7 +58,7 @@ rm -rf "$VENV"
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
 "$VENV/bin/python" -m pip install -q -r "$LOCK"
-"$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
 echo "$stamp" > "$VENV/.snnjob-lock"
 echo "$proj" > "$VENV/.snnjob-project"
 echo "snnjob setup: ready ($("$VENV/bin/python" -c 'import tensorflow as tf, nengo_dl, ray; print("tensorflow", tf.__version__, "nengo-dl", nengo_dl.__version__, "ray", ray.__version__)' 2>/dev/null))" >&2

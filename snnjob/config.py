@@ -45,7 +45,8 @@ class ModelConfig:
         spiking evaluation only (0: none, as in the classic notebook). Without it each
         spike reaches the next layer as a one-step current pulse, which pushes high-gain
         neurons far past threshold and loses the excess charge; a few ms smooths the
-        pulses. Training (one step of rates) never uses it; its DC gain is 1.
+        pulses. Training (one step of rates) never uses it; its DC gain is 1. It runs
+        inside the neurons (:class:`snnjob.neurons.FilteredLIF`), at no measurable cost.
     lif_smoothing
         SoftLIF smoothing ``sigma`` used by the rate approximation during training
         (Hunsberger & Eliasmith 2016); 0 disables it.
