@@ -3,7 +3,10 @@
 
 Each variant runs in its own subprocess (so peak RSS is its own), back to back in one run,
 on the same network, parameters and real MNIST images; ratios are what to compare (these
-machines are shared and absolute speeds drift by up to 1.5x between runs).
+machines are shared and absolute speeds drift by up to 1.5x between runs). With
+``--repeat N`` the variants run N times, interleaved (a, b, a, b, ...) so that drift hits
+all of them alike; the table and the ratios use each variant's median, and the JSON keeps
+every run.
 
   plain_tiled    plain NengoDL as in the notebook: all N images tiled over n_steps, one predict
   snnjob_stream  snnjob's SpikingEvaluator in one process (one minibatch in memory at a time)
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -159,6 +163,22 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
+def _medians(rows: list[dict]) -> dict:
+    """Per variant, the median of each numeric field over its runs, plus the speed's range."""
+    by: dict[str, dict] = {}
+    for v in dict.fromkeys(r["variant"] for r in rows):
+        runs = [r for r in rows if r["variant"] == v]
+        med = {"runs": len(runs)}
+        for k, x in runs[0].items():
+            if isinstance(x, (int, float)) and not isinstance(x, bool):
+                med[k] = statistics.median(r[k] for r in runs)
+        for k in ("image_steps_per_s", "images_per_s"):
+            if k in med:
+                med[f"{k}_range"] = [min(r[k] for r in runs), max(r[k] for r in runs)]
+        by[v] = med
+    return by
+
+
 def _ratios(by: dict) -> dict:
     """Speed and memory ratios between the variants that ran."""
     ratios = {}
@@ -198,10 +218,16 @@ def main() -> int:
     p.add_argument("--layer-synapse", type=float, default=0.005)
     p.add_argument("--data-dir", default=os.environ.get("SNNJOB_DATA_DIR"))
     p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--repeat", type=int, default=3, help="runs of each variant (median used)")
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "benchmark.json")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.repeat < 1:
+        p.error(f"--repeat must be >= 1, got {args.repeat}")
+    unknown = sorted(set(args.variants.split(",")) - set(VARIANTS))
+    if unknown:
+        p.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
     if args.variant:
         print(json.dumps(run_variant(args)))
         return 0
@@ -219,7 +245,7 @@ def main() -> int:
                     verbose=0)  # fmt: skip
         save_params(params, res.params, {"config": cfg.to_dict(), "train_seed": 0})
         rows = []
-        for v in args.variants.split(","):
+        for v in args.variants.split(",") * args.repeat:
             cmd = [sys.executable, __file__, "--variant", v, "--params", str(params),
                    *sum(([f"--{k.replace('_', '-')}", str(getattr(args, k))] for k in (
                        "preset", "n_images", "n_steps", "minibatch", "shard_size", "workers",
@@ -233,21 +259,26 @@ def main() -> int:
             row["process_wall_s"] = time.perf_counter() - t0
             rows.append(row)
             print(json.dumps(row))
-    by = {r["variant"]: r for r in rows}
+    by = _medians(rows)
     ratios = _ratios(by)
     report = {
         "args": {k: v for k, v in vars(args).items() if k not in ("variant", "params", "json")},
         "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
         "results": rows,
+        "medians": by,
         "ratios": ratios,
     }
+    tmp_json = args.json.with_name(args.json.name + ".tmp")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print("\nvariant          speed                    peak RSS MB")
-    for r in rows:
-        speed = (f"{r['image_steps_per_s']:.0f} image-steps/s" if "image_steps_per_s" in r
-                 else f"{r['images_per_s']:.0f} images/s")  # fmt: skip
-        print(f"{r['variant']:16s} {speed:24s} {r['peak_rss_mb']:.0f}")
+    tmp_json.write_text(json.dumps(report, indent=2) + "\n")
+    tmp_json.replace(args.json)
+    print(f"\nvariant          median speed (min-max over {args.repeat} run(s))       peak RSS MB")
+    for v, r in by.items():
+        key, unit = (("image_steps_per_s", "image-steps/s") if "image_steps_per_s" in r
+                     else ("images_per_s", "images/s"))  # fmt: skip
+        lo, hi = r[f"{key}_range"]
+        speed = f"{r[key]:.0f} {unit} ({lo:.0f}-{hi:.0f})"
+        print(f"{v:16s} {speed:42s} {r['peak_rss_mb']:.0f}")
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}")
     print(f"wrote {args.json}")

@@ -2,10 +2,10 @@
 
 ``model.layer_synapse`` puts a lowpass filter on the spikes each LIF layer sends on. As a
 Nengo ``Lowpass`` synapse on the outgoing connection, NengoDL 3.6 ran spiking evaluation of
-the strided network 5.8-6.3x slower, in 3x the memory (README, benchmark). Each LIF layer has
+the strided network 5.8-7x slower, in 3x the memory (README, benchmark). Each LIF layer has
 one outgoing connection, so filtering inside the neuron is the same filter: three
-elementwise operations merged into the neurons' own step (benchmark: 0.98x the speed of no
-filter). One difference: a Nengo synapse is an update operator, so its output arrives one
+elementwise operations merged into the neurons' own step (benchmark: 0.96-0.98x the speed of
+no filter). One difference: a Nengo synapse is an update operator, so its output arrives one
 step later, once per layer; this filter's output is used in the step it is computed.
 
 The filter is the zero-order-hold discretisation of ``1 / (tau s + 1)``::

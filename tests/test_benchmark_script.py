@@ -1,0 +1,69 @@
+"""scripts/benchmark.py: its aggregation (medians over repeats, ratios) and argument checks.
+
+The benchmark itself is measured, not asserted (README "Measured results"); these tests
+cover the parts that turn runs into the reported numbers, and its bad-input errors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("snnjob_benchmark", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_medians_take_each_variants_median_and_range(bench):
+    rows = [
+        {"variant": "plain_tiled", "image_steps_per_s": 100.0, "peak_rss_mb": 10.0, "errors": 5},
+        {"variant": "snnjob_stream", "image_steps_per_s": 90.0, "peak_rss_mb": 8.0, "errors": 5},
+        {"variant": "plain_tiled", "image_steps_per_s": 300.0, "peak_rss_mb": 12.0, "errors": 5},
+        {"variant": "snnjob_stream", "image_steps_per_s": 200.0, "peak_rss_mb": 9.0, "errors": 5},
+        {"variant": "plain_tiled", "image_steps_per_s": 200.0, "peak_rss_mb": 11.0, "errors": 5},
+        {"variant": "snnjob_stream", "image_steps_per_s": 400.0, "peak_rss_mb": 7.0, "errors": 5},
+    ]
+    by = bench._medians(rows)
+    assert list(by) == ["plain_tiled", "snnjob_stream"]  # first-seen order
+    assert by["plain_tiled"]["image_steps_per_s"] == 200.0
+    assert by["plain_tiled"]["image_steps_per_s_range"] == [100.0, 300.0]
+    assert by["plain_tiled"]["runs"] == 3
+    assert by["snnjob_stream"]["peak_rss_mb"] == 8.0
+    ratios = bench._ratios(by)
+    assert ratios["snnjob_stream/plain_tiled speed"] == pytest.approx(1.0)
+    assert ratios["snnjob_stream/plain_tiled peak RSS"] == pytest.approx(8.0 / 11.0)
+
+
+def test_one_run_per_variant_is_its_own_median(bench):
+    rows = [
+        {"variant": "plain_fit", "images_per_s": 150.0, "peak_rss_mb": 1.0},
+        {"variant": "snnjob_train", "images_per_s": 225.0, "peak_rss_mb": 1.0},
+    ]
+    by = bench._medians(rows)
+    assert by["plain_fit"]["images_per_s_range"] == [150.0, 150.0]
+    assert bench._ratios(by) == {"snnjob_train/plain_fit speed": pytest.approx(1.5)}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--repeat", "0"], "--repeat must be >= 1"),
+        (["--variants", "plain_tiled,snnjob_fast"], "unknown variant(s) ['snnjob_fast']"),
+    ],
+)
+def test_bad_arguments_are_named(args, message):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
