@@ -53,11 +53,11 @@ def _data(args):
     return m
 
 
-def _params(args):
+def _params(args, *overrides: str):
     from snnjob.config import load_config
     from snnjob.params import load_params
 
-    cfg = load_config("seed", [f"model.preset={args.preset}"])
+    cfg = load_config("seed", [f"model.preset={args.preset}", *overrides])
     params, _ = load_params(args.params)
     return cfg, params
 
@@ -71,10 +71,9 @@ def run_variant(args) -> dict:
     x, y = m.test_images[: args.n_images], m.test_labels[: args.n_images]
     out: dict = {"variant": args.variant}
     if args.variant in ("plain_tiled", "plain_synapse", "snnjob_stream", "snnjob_filtered"):
-        cfg, params = _params(args)
-        if args.variant == "snnjob_filtered":
-            cfg = load_config("seed", [f"model.preset={args.preset}",
-                                       f"model.layer_synapse={args.layer_synapse}"])  # fmt: skip
+        filtered = args.variant == "snnjob_filtered"
+        overrides = [f"model.layer_synapse={args.layer_synapse}"] if filtered else []
+        cfg, params = _params(args, *overrides)
         if args.variant.startswith("plain"):
             import nengo
             import nengo_dl
@@ -232,6 +231,7 @@ def main() -> int:
         print(json.dumps(run_variant(args)))
         return 0
 
+    from snnjob.atomic import write_text_atomic
     from snnjob.config import load_config
     from snnjob.data import load_mnist
     from snnjob.params import save_params
@@ -268,10 +268,7 @@ def main() -> int:
         "medians": by,
         "ratios": ratios,
     }
-    tmp_json = args.json.with_name(args.json.name + ".tmp")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp_json.write_text(json.dumps(report, indent=2) + "\n")
-    tmp_json.replace(args.json)
+    write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print(f"\nvariant          median speed (min-max over {args.repeat} run(s))       peak RSS MB")
     for v, r in by.items():
         key, unit = (("image_steps_per_s", "image-steps/s") if "image_steps_per_s" in r
