@@ -47,7 +47,7 @@ VARIANTS = (
 
 
 def _data(args):
-    from snnjob.data import load_mnist
+    from snnjob.mnist import load_mnist
 
     m = load_mnist(args.data_dir, download=False)
     return m
@@ -108,7 +108,8 @@ def run_variant(args) -> dict:
         out.update(build_s=build, run_s=run, errors=int(np.sum(pred != y)))
         out["image_steps_per_s"] = len(x) * args.n_steps / run
     elif args.variant == "snnjob_ray":
-        from snnjob.runner import connect, run_job
+        from snnjob.runner import run_job
+        from snnjob.session import connect
 
         cfg = load_config(
             "seed",
@@ -233,7 +234,7 @@ def main() -> int:
 
     from snnjob.atomic import write_text_atomic
     from snnjob.config import load_config
-    from snnjob.data import load_mnist
+    from snnjob.mnist import load_mnist
     from snnjob.params import save_params
     from snnjob.train import train
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up the environment if needed, then run the test suite:
-#   scripts/test.sh                 fast tests (what CI runs, plus the cluster tests when CI=true)
-#   scripts/test.sh --runslow       also the long ones
+#   scripts/test.sh                 everything (what CI runs)
+#   scripts/test.sh -m "not slow"   the unit suite: nothing trains or starts Ray (about a minute)
 #   scripts/test.sh tests/test_data.py -k fetch    any pytest arguments
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

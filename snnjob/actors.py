@@ -1,7 +1,8 @@
 """Ray actors: thin adapters over :func:`snnjob.train.train` and :class:`SpikingEvaluator`.
 
-Nothing here knows about files beyond the trainer's checkpoint folder; results come
-back to the driver as plain numpy arrays and counts.
+Messages in and out are the dataclasses of :mod:`snnjob.messages`; the validated config
+objects travel as they are. Nothing here knows about files beyond the trainer's checkpoint
+folder; results come back to the driver as numpy arrays and counts.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any
 
 import numpy as np
 import ray
+
+from snnjob.config import JobConfig, ModelConfig
+from snnjob.messages import ShardOutcome, ShardRequest, TrainOutcome, WorkerStats
 
 
 def _limit_threads(n_threads: int) -> None:
@@ -44,102 +47,79 @@ class TrainerActor:
 
     def train(
         self,
-        job: dict[str, Any],
+        cfg: JobConfig,
         images: np.ndarray,
         labels: np.ndarray,
         *,
         seed: int,
         checkpoint_dir: str | None,
-    ) -> dict[str, Any]:
-        from snnjob.config import from_dict
+    ) -> TrainOutcome:
         from snnjob.train import train
 
-        cfg = from_dict(job)
         result = train(
             cfg.model, cfg.train, images, labels, seed=seed, checkpoint_dir=checkpoint_dir
         )
-        return {
-            "params": result.params,
-            "metrics": result.metrics(),
-            "node": _node(),
-            "pid": os.getpid(),
-        }
+        return TrainOutcome(result.params, result.metrics(), _node(), os.getpid())
 
 
 @ray.remote
 class EvalWorker:
-    """Holds one spiking simulator, rebuilt only when (params, n_steps, seed, minibatch) changes."""
+    """Holds one simulator, rebuilt only when a request's :attr:`simulator_key` changes."""
 
-    def __init__(self, model: dict[str, Any], n_threads: int, device: str | None = None):
-        from snnjob.config import ModelConfig
-
+    def __init__(self, model: ModelConfig, n_threads: int):
         _limit_threads(n_threads)
-        self.model_cfg = ModelConfig(**model)
-        self.device = device
+        self.model = model
         self.key: tuple | None = None
         self.evaluator = None
         self.builds = 0
         self._hashes: dict[str, str] = {}
 
-    def evaluate_shard(
+    def evaluate(
         self,
-        params_id: str,
+        request: ShardRequest,
         params: dict[str, np.ndarray],
         images: np.ndarray,
         labels: np.ndarray,
-        *,
-        start: int,
-        stop: int,
-        n_steps: int,
-        seed: int,
-        minibatch_size: int,
-        unroll: int,
-        keep_traces: int = 0,
-        rate: bool = False,
-    ) -> dict[str, Any]:
-        """Evaluate test images ``start:stop``; return counts, predictions and timings.
-
-        ``rate=True`` (with ``n_steps=1``): the rate-mode (``LIFRate``) error instead.
-        """
+    ) -> ShardOutcome:
+        """Evaluate ``images[request.start:request.stop]``: counts, predictions, timings."""
         from snnjob.evaluate import SpikingEvaluator
         from snnjob.params import params_sha256
 
-        key = (params_id, n_steps, seed, minibatch_size, unroll, rate)
         build_s = 0.0
-        if key != self.key:
+        if request.simulator_key != self.key:
             if self.evaluator is not None:
                 self.evaluator.close()
                 self.evaluator = None
             t0 = time.perf_counter()
             self.evaluator = SpikingEvaluator(
-                self.model_cfg,
+                self.model,
                 params,
-                n_steps=n_steps,
-                seed=seed,
-                minibatch_size=minibatch_size,
-                unroll=unroll,
-                device=self.device,
-                rate=rate,
+                n_steps=request.n_steps,
+                seed=request.eval_seed,
+                minibatch_size=request.minibatch_size,
+                unroll=request.unroll,
+                rate=request.rate,
             )
             build_s = time.perf_counter() - t0
-            self.key = key
+            self.key = request.simulator_key
             self.builds += 1
-        if params_id not in self._hashes:
-            self._hashes[params_id] = params_sha256(params)
-        res = self.evaluator.run(images[start:stop], labels[start:stop], keep_traces=keep_traces)
-        return {
-            "params_sha256": self._hashes[params_id],
-            "predictions": res.predictions,
-            "labels": res.labels,
-            "outputs": res.outputs,
-            "traces": res.traces,
-            "n_images": res.n_images,
-            "n_errors": res.n_errors,
-            "wall_time_s": res.wall_time_s,
-            "build_time_s": build_s,
-            "node": _node(),
-            "pid": os.getpid(),
-        }
+        if request.params_id not in self._hashes:
+            self._hashes[request.params_id] = params_sha256(params)
+        window = slice(request.start, request.stop)
+        res = self.evaluator.run(images[window], labels[window], keep_traces=request.keep_traces)
+        return ShardOutcome(
+            params_sha256=self._hashes[request.params_id],
+            predictions=res.predictions,
+            labels=res.labels,
+            outputs=res.outputs,
+            n_images=res.n_images,
+            n_errors=res.n_errors,
+            wall_time_s=res.wall_time_s,
+            build_time_s=build_s,
+            node=_node(),
+            pid=os.getpid(),
+            traces=res.traces,
+        )
 
-    def stats(self) -> dict[str, Any]:
-        return {"builds": self.builds, "node": _node(), "pid": os.getpid()}
+    def stats(self) -> WorkerStats:
+        return WorkerStats(self.builds, _node(), os.getpid())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -94,7 +93,8 @@ def resolve_config(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from snnjob.results import summary_markdown
-    from snnjob.runner import connect, run_job
+    from snnjob.runner import run_job
+    from snnjob.session import connect
 
     cfg = resolve_config(args)
     connect(cfg.resources.address, num_cpus=args.num_cpus)
@@ -112,37 +112,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from snnjob import data
+    from snnjob import mnist
 
     if args.data_command == "fetch":
-        path = data.fetch(args.dir, progress=_download_progress())
+        path = mnist.fetch(args.dir, progress=True)
         print(f"MNIST ready in {path}")
         return 0
-    directory = args.dir or data.resolve_data_dir(None)
+    directory = args.dir or mnist.resolve_data_dir(None)
     if directory is None:
         raise SnnjobError(
             "no MNIST files found (looked in SNNJOB_DATA_DIR and the user cache "
-            f"{data.cache_dir()}); run `snnjob data fetch` first"
+            f"{mnist.cache_dir()}); run `snnjob data fetch` first"
         )
-    for row in data.verify(directory):
+    for row in mnist.verify(directory):
         print(f"ok  {row['name']:26s} {row['n_items']:6d} items  sha256 {row['sha256']}")
     print(f"MNIST in {directory} verified")
     return 0
-
-
-def _download_progress():
-    last = {}
-
-    def report(name: str, done: int, total: int | None) -> None:
-        step = done // (1 << 20)
-        if last.get(name) != step or (total and done == total):
-            last[name] = step
-            tot = f"/{total / 1e6:.1f}" if total else ""
-            print(f"\r{name}: {done / 1e6:.1f}{tot} MB", end="", file=sys.stderr, flush=True)
-            if total and done == total:
-                print(file=sys.stderr)
-
-    return report
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -156,12 +141,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from snnjob.results import summary_markdown
+    from snnjob.results import load_summary, summary_markdown
+    from snnjob.rundir import RunDir
 
-    path = Path(args.out) / "summary.json"
+    path = RunDir(Path(args.out)).summary
     if not path.is_file():
         raise SnnjobError(f"{path} does not exist: is {args.out} a finished snnjob run?")
-    print(summary_markdown(json.loads(path.read_text())))
+    print(summary_markdown(load_summary(path)))
     return 0
 
 

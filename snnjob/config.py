@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
+from snnjob.architecture import PRESETS
 from snnjob.errors import ConfigError
 
-PRESETS = ("seed", "strided")
 DEVICES = ("auto", "cpu", "gpu")
 MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
 
@@ -213,9 +213,6 @@ class JobConfig:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def replace(self, **sections: Any) -> JobConfig:
-        return dataclasses.replace(self, **sections)
 
 
 # --------------------------------------------------------------------------- loading

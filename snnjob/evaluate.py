@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnjob.architecture import N_CLASSES
 from snnjob.backend import nengo_dl
 from snnjob.config import ModelConfig
 from snnjob.network import NetworkHandles, build_network, set_layer_params
@@ -122,7 +123,7 @@ class SpikingEvaluator:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         n, mb = len(images), self.minibatch_size
-        outputs = np.empty((n, 10), dtype=np.float32)
+        outputs = np.empty((n, N_CLASSES), dtype=np.float32)
         traces = []
         t0 = time.perf_counter()
         for start in range(0, n, mb):

@@ -15,28 +15,11 @@ from dataclasses import dataclass
 import nengo
 import numpy as np
 
+from snnjob.architecture import DENSE, IMAGE_SHAPE, N_CLASSES, N_PIXELS, conv_layers
 from snnjob.backend import nengo_dl, tf
 from snnjob.config import ModelConfig
-from snnjob.neurons import FilteredLIF
+from snnjob.neurons import choose_neurons
 from snnjob.params import Params, check_compatible
-
-IMAGE_SHAPE = (28, 28, 1)
-N_PIXELS = 28 * 28
-N_CLASSES = 10
-
-# (name, kind, filters/units, kernel, strides, pool after?)  per preset
-_LAYERS = {
-    "seed": (
-        ("conv0", "conv", 32, 3, 1, False),
-        ("conv1", "conv", 64, 3, 1, True),
-        ("conv2", "conv", 128, 3, 1, True),
-    ),
-    "strided": (
-        ("conv0", "conv", 32, 3, 1, False),
-        ("conv1", "conv", 64, 3, 2, False),
-        ("conv2", "conv", 128, 3, 2, False),
-    ),
-}
 
 
 @dataclass
@@ -74,9 +57,7 @@ def build_network(
         Seed of the Nengo network: it draws the LIF neurons' random initial states (the
         evaluation seed; NengoDL ignores the simulator's seed once the network has one).
     """
-    if mode not in ("train", "eval", "rate"):
-        raise ValueError(f"mode must be 'train', 'eval' or 'rate', got {mode!r}")
-    neuron_type = _neuron_type(cfg, mode)
+    neurons = choose_neurons(cfg, mode)
     layers: dict[str, tf.keras.layers.Layer] = {}
 
     with nengo.Network(seed=seed) as net:
@@ -87,31 +68,32 @@ def build_network(
         nengo_dl.configure_settings(stateful=False, trainable=None)
         net.config[nengo.Ensemble].trainable = False
         net.config[nengo.Connection].trainable = False
-        if mode == "train" and cfg.lif_smoothing > 0:
-            nengo_dl.configure_settings(lif_smoothing=cfg.lif_smoothing)
+        if neurons.lif_smoothing is not None:
+            nengo_dl.configure_settings(lif_smoothing=neurons.lif_smoothing)
         if mode in ("eval", "rate"):
             nengo_dl.configure_settings(inference_only=True)
 
         inp = nengo.Node(np.zeros(N_PIXELS), label="input")
         x, shape = inp, IMAGE_SHAPE
-        for i, (name, _, filters, kernel, strides, pool) in enumerate(_LAYERS[cfg.preset]):
+        for i, spec in enumerate(conv_layers(cfg.preset)):
             init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, i))
             conv = tf.keras.layers.Conv2D(
-                filters, kernel, strides=strides, kernel_initializer=init, name=name
-            )
-            layers[name] = conv
+                spec.filters, spec.kernel, strides=spec.strides, kernel_initializer=init,
+                name=spec.name,
+            )  # fmt: skip
+            layers[spec.name] = conv
             x = nengo_dl.Layer(conv)(x, shape_in=shape)
             shape = conv.compute_output_shape((1, *shape))[1:]
             if mode == "train" and cfg.train_noise > 0:
                 x = nengo_dl.Layer(_noise_layer(cfg.train_noise, train_seed, i))(x)
-            x = nengo_dl.Layer(neuron_type)(x)
-            if pool:
+            x = nengo_dl.Layer(neurons.neuron_type)(x)
+            if spec.pool:
                 avg = tf.keras.layers.AveragePooling2D(pool_size=2, strides=2)
                 x = nengo_dl.Layer(avg)(x, shape_in=shape)
                 shape = avg.compute_output_shape((1, *shape))[1:]
         init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, 99))
-        dense = tf.keras.layers.Dense(N_CLASSES, kernel_initializer=init, name="dense")
-        layers["dense"] = dense
+        dense = tf.keras.layers.Dense(N_CLASSES, kernel_initializer=init, name=DENSE)
+        layers[DENSE] = dense
         out = nengo_dl.Layer(dense)(x)
         out_p = nengo.Probe(out, label="out_p")
         # (rate mode runs one step: no filter, as NengoDL warns a filter would only delay it)
@@ -119,17 +101,6 @@ def build_network(
         out_p_filt = nengo.Probe(out, synapse=readout, label="out_p_filt")
 
     return NetworkHandles(net=net, inp=inp, out_p=out_p, out_p_filt=out_p_filt, layers=layers)
-
-
-def _neuron_type(cfg: ModelConfig, mode: str) -> nengo.neurons.NeuronType:
-    """The LIF layers' neurons: ``LIFRate`` in rate mode; in spiking evaluation with a
-    ``layer_synapse``, LIF whose output is its lowpass-filtered spike train."""
-    kwargs = dict(tau_rc=cfg.tau_rc, tau_ref=cfg.tau_ref, amplitude=cfg.amplitude)
-    if mode == "rate":
-        return nengo.LIFRate(**kwargs)
-    if mode == "eval" and cfg.layer_synapse > 0:
-        return FilteredLIF(tau_out=cfg.layer_synapse, **kwargs)
-    return nengo.LIF(**kwargs)
 
 
 def layer_params(handles) -> Params:
@@ -142,34 +113,6 @@ def set_layer_params(handles, params: Params) -> None:
     check_compatible(params, handles.weight_shapes())
     for key, var in _named_weights(handles):
         var.assign(params[key])
-
-
-def expected_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Parameter shapes of a preset, computed without building a simulator."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    h, w, c = IMAGE_SHAPE
-    for name, _, filters, kernel, strides, pool in _LAYERS[cfg.preset]:
-        shapes[f"{name}/kernel"] = (kernel, kernel, c, filters)
-        shapes[f"{name}/bias"] = (filters,)
-        h, w, c = (h - kernel) // strides + 1, (w - kernel) // strides + 1, filters
-        if pool:
-            h, w = h // 2, w // 2
-    shapes["dense/kernel"] = (h * w * c, N_CLASSES)
-    shapes["dense/bias"] = (N_CLASSES,)
-    return shapes
-
-
-def macs_per_image_step(cfg: ModelConfig) -> int:
-    """Multiply-accumulates of the weighted layers for one image and one timestep."""
-    total = 0
-    h, w, c = IMAGE_SHAPE
-    for _, _, filters, kernel, strides, pool in _LAYERS[cfg.preset]:
-        h, w = (h - kernel) // strides + 1, (w - kernel) // strides + 1
-        total += h * w * filters * kernel * kernel * c
-        c = filters
-        if pool:
-            h, w = h // 2, w // 2
-    return total + h * w * c * N_CLASSES
 
 
 def _named_weights(handles: NetworkHandles):

@@ -1,12 +1,17 @@
-"""``FilteredLIF``: LIF neurons whose output is their own lowpass-filtered spike train.
+"""Every neuron model of the network, and the one function that picks it for a mode.
 
+"Where do I change the neuron model?" -- here: :func:`choose_neurons` decides, per mode
+(rate training, spiking evaluation, rate-mode evaluation), which Nengo neuron type the LIF
+layers use and which rate approximation NengoDL trains through.
+
+``FilteredLIF``: LIF neurons whose output is their own lowpass-filtered spike train.
 ``model.layer_synapse`` puts a lowpass filter on the spikes each LIF layer sends on. As a
-Nengo ``Lowpass`` synapse on the outgoing connection, NengoDL 3.6 ran spiking evaluation of
-the strided network 5.8-7x slower, in 3x the memory (README, benchmark). Each LIF layer has
+Nengo ``Lowpass`` synapse on the outgoing connection, NengoDL 3.6 ran spiking evaluation
+several times slower and in several times the memory (README, benchmark). Each LIF layer has
 one outgoing connection, so filtering inside the neuron is the same filter: three
-elementwise operations merged into the neurons' own step (benchmark: 0.96-0.98x the speed of
-no filter). One difference: a Nengo synapse is an update operator, so its output arrives one
-step later, once per layer; this filter's output is used in the step it is computed.
+elementwise operations merged into the neurons' own step. One difference: a Nengo synapse
+is an update operator, so its output arrives one step later, once per layer; this filter's
+output is used in the step it is computed.
 
 The filter is the zero-order-hold discretisation of ``1 / (tau s + 1)``::
 
@@ -22,12 +27,18 @@ neuron type's builder by its exact class, so a subclass of ``LIF`` needs its own
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import nengo
 import numpy as np
 from nengo.dists import Choice
 from nengo.params import NumberParam
 
 from snnjob.backend import nengo_dl, tf
+
+if TYPE_CHECKING:
+    from snnjob.config import ModelConfig
 
 
 class FilteredLIF(nengo.LIF):
@@ -98,3 +109,44 @@ class FilteredLIFBuilder(nengo_dl.neuron_builders.LIFBuilder):
 nengo_dl.neuron_builders.SimNeuronsBuilder.TF_NEURON_IMPL[FilteredLIF] = FilteredLIFBuilder
 
 __all__ = ["FilteredLIF", "FilteredLIFBuilder"]
+
+
+MODES = ("train", "eval", "rate")
+"""What a network is built for: rate training, spiking evaluation, rate-mode evaluation."""
+
+
+@dataclass(frozen=True)
+class NeuronChoice:
+    """The LIF layers' neurons for one mode, and how NengoDL trains through them.
+
+    Attributes
+    ----------
+    neuron_type
+        The Nengo neuron type of every LIF layer.
+    lif_smoothing
+        SoftLIF ``sigma`` of the rate approximation NengoDL uses when it trains through
+        LIF neurons (``configure_settings(lif_smoothing=...)``); None: plain LIFRate.
+    """
+
+    neuron_type: nengo.neurons.NeuronType
+    lif_smoothing: float | None = None
+
+
+def choose_neurons(cfg: ModelConfig, mode: str) -> NeuronChoice:
+    """The one place that decides which neuron model a network uses.
+
+    - ``"train"``: ``nengo.LIF``; NengoDL trains through its rate approximation, LIFRate, or
+      SoftLIF (Hunsberger & Eliasmith 2016) when ``cfg.lif_smoothing > 0``;
+    - ``"eval"``: spiking ``nengo.LIF``, or :class:`FilteredLIF` when
+      ``cfg.layer_synapse > 0``;
+    - ``"rate"``: ``nengo.LIFRate`` (what training optimised, run for one step).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    kwargs = dict(tau_rc=cfg.tau_rc, tau_ref=cfg.tau_ref, amplitude=cfg.amplitude)
+    if mode == "rate":
+        return NeuronChoice(nengo.LIFRate(**kwargs))
+    if mode == "eval" and cfg.layer_synapse > 0:
+        return NeuronChoice(FilteredLIF(tau_out=cfg.layer_synapse, **kwargs))
+    smoothing = cfg.lif_smoothing if mode == "train" and cfg.lif_smoothing > 0 else None
+    return NeuronChoice(nengo.LIF(**kwargs), lif_smoothing=smoothing)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,27 @@ Params = dict[str, np.ndarray]
 FORMAT = "snnjob-params-v1"
 
 
+@dataclass
+class ParamSet:
+    """One trained parameter set of a job, as the driver holds it.
+
+    ``ref`` is the driver-owned object-store reference the evaluation workers read
+    (an object put by an actor would die with it); None until broadcast.
+    """
+
+    train_seed: int
+    params: Params
+    sha256: str
+    path: Path | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    ref: Any = None
+
+    @property
+    def id(self) -> str:
+        """Short identifier used in result file names (first 12 hex digits of the hash)."""
+        return self.sha256[:12]
+
+
 def params_sha256(params: Mapping[str, np.ndarray]) -> str:
     """Canonical hash of a parameter set (names, dtypes, shapes and bytes, in name order)."""
     h = hashlib.sha256()
@@ -34,11 +56,6 @@ def params_sha256(params: Mapping[str, np.ndarray]) -> str:
         h.update(repr(arr.shape).encode())
         h.update(arr.tobytes())
     return h.hexdigest()
-
-
-def params_id(params: Mapping[str, np.ndarray]) -> str:
-    """Short identifier used in result file names (first 12 hex digits of the hash)."""
-    return params_sha256(params)[:12]
 
 
 def check_compatible(

@@ -19,12 +19,13 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from snnjob.architecture import IMAGE_SHAPE, N_CLASSES
 from snnjob.atomic import write_atomic
+from snnjob.results.summary import load_summary
 
 __all__ = ["plot_digits", "plot_error_vs_steps", "plot_outputs_over_time"]
 
-N_CLASSES = 10
-IMAGE_SIDE = 28
+IMAGE_SIDE = IMAGE_SHAPE[0]
 _DPI = 100
 
 
@@ -192,7 +193,7 @@ def plot_outputs_over_time(
 def _seed_lines(points: Sequence[Mapping[str, Any]]) -> dict[tuple, list[Mapping[str, Any]]]:
     lines: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for p in points:
-        lines[(p["params_id"], p["train_seed"], p["seed"])].append(p)
+        lines[(p["params_id"], p["train_seed"], p["eval_seed"])].append(p)
     return {key: sorted(pts, key=lambda p: p["n_steps"]) for key, pts in sorted(lines.items())}
 
 
@@ -203,12 +204,12 @@ def _draw_seed_lines(ax, lines: dict[tuple, list[Mapping[str, Any]]], *, single:
     # With one n_steps every line is a single point: spread them sideways so bars stay visible.
     width = max(0.05 * next(iter(lines.values()))[0]["n_steps"], 0.5)
     offsets = np.linspace(-width, width, len(lines)) if single and len(lines) > 1 else None
-    for i, ((params_id, train_seed, seed), pts) in enumerate(lines.items()):
+    for i, ((params_id, train_seed, eval_seed), pts) in enumerate(lines.items()):
         x = np.array([p["n_steps"] for p in pts], dtype=np.float64)
         y = 100.0 * np.array([p["error"] for p in pts])
         low = 100.0 * np.array([p["ci95_low"] for p in pts])
         high = 100.0 * np.array([p["ci95_high"] for p in pts])
-        label = f"train seed {train_seed}, eval seed {seed}"
+        label = f"train seed {train_seed}, eval seed {eval_seed}"
         if multi_params:
             label = f"{params_id}: {label}"
         if offsets is not None:
@@ -237,13 +238,15 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     path : str or os.PathLike
         Destination PNG file (``.png``); missing folders are created.
     summary : Mapping[str, Any]
-        Dict with ``"points"`` and ``"by_n_steps"`` as returned by ``summarize``.
+        Dict with ``"points"`` and ``"by_n_steps"`` as returned by ``summarize`` (or loaded
+        from a ``summary.json``; older summaries whose points say ``"seed"`` are accepted).
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
+    summary = load_summary(summary)
     points = summary["points"]
     if not points:
         raise ValueError("summary has no points to plot")

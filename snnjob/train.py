@@ -14,7 +14,6 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,6 @@ def train(
     checkpoint_dir: str | Path | None = None,
     device: str | None = None,
     verbose: int | None = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train one network and return its parameters.
 
@@ -140,8 +138,6 @@ def train(
                 seed, epoch + 1, train_cfg.epochs, stats["loss"], stats["accuracy"],
                 n_used / stats["wall_time_s"],
             )  # fmt: skip
-            if on_epoch is not None:
-                on_epoch(epoch + 1, stats)
             last = epoch + 1 == train_cfg.epochs
             if checkpoint_dir and ((epoch + 1) % train_cfg.checkpoint_every == 0 or last):
                 _save_checkpoint(checkpoint_dir, epoch + 1, handles, optimizer, history)

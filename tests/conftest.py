@@ -1,7 +1,8 @@
 """Shared pytest fixtures and options.
 
 Tests use the real MNIST files: ``SNNJOB_DATA_DIR`` if set, else ``../shared/data/mnist``
-beside the checkout. Long tests carry ``@pytest.mark.slow`` and run with ``--runslow``.
+beside the checkout. Tests that train a network or start Ray carry ``@pytest.mark.slow``:
+``scripts/test.sh`` runs everything, ``scripts/test.sh -m "not slow"`` the unit suite.
 """
 
 from __future__ import annotations
@@ -13,19 +14,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
-
-
-def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
-
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,7 @@ from clusterutil import (
     ray_port_flags,
 )
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 INSTALL_HINT = "; install them with scripts/install_system_deps.sh (as root)"
 REQUIRED_TOOLS = ("ssh", "ssh-keygen", "rsync", "unshare", "ss")

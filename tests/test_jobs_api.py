@@ -43,7 +43,7 @@ from clusterutil import (
     ray_port_flags,
 )
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 INSTALL_HINT = " (util-linux, iproute2; see scripts/install_system_deps.sh)"
 

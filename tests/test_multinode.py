@@ -7,15 +7,18 @@ import pyarrow.compute as pc
 import pytest
 
 from snnjob.config import load_config
-from snnjob.data import load_mnist
 from snnjob.evaluate import evaluate
+from snnjob.mnist import load_mnist
 from snnjob.params import save_params
-from snnjob.results import check_coverage, read_predictions, read_results
+from snnjob.results import check_coverage
+from snnjob.results.store import read_predictions, read_results
 from snnjob.runner import run_job
 from snnjob.train import train
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
+
+pytestmark = pytest.mark.slow  # starts a 3-node Ray cluster and trains
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,8 @@ def test_shards_spread_over_nodes_and_match_one_node(cluster, trained_params, mn
 
 
 def test_losing_a_node_mid_sweep_still_completes(cluster, trained_params, mnist_dir, tmp_path):
-    """A worker node dies while shards are in flight: actors restart elsewhere, tasks retry."""
+    """A worker node dies while shards are in flight: its workers are not restarted; their
+    shards are resubmitted to the workers on live nodes (snnjob.scheduler)."""
     import threading
 
     path, _ = trained_params

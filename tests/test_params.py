@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
+from snnjob.architecture import weight_shapes
 from snnjob.config import ModelConfig
 from snnjob.errors import ParamsError
-from snnjob.network import expected_weight_shapes
 from snnjob.params import check_compatible, load_params, params_sha256, save_params
 
 
 def _params(cfg: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    shapes = expected_weight_shapes(cfg)
+    shapes = weight_shapes(cfg.preset)
     return {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
 
 
@@ -23,7 +23,7 @@ def test_round_trip_with_sidecar(tmp_path):
     cfg = ModelConfig()
     params = _params(cfg)
     side = save_params(tmp_path / "p.npz", params, {"train_seed": 3, "metrics": {"loss": 0.1}})
-    loaded, meta = load_params(tmp_path / "p.npz", expected=expected_weight_shapes(cfg))
+    loaded, meta = load_params(tmp_path / "p.npz", expected=weight_shapes(cfg.preset))
     assert loaded.keys() == params.keys()
     for k in params:
         np.testing.assert_array_equal(loaded[k], params[k])
@@ -50,7 +50,7 @@ def test_mismatch_lists_every_bad_layer():
     params["conv2/kernel"] = np.zeros((5, 5, 64, 128), np.float32)
     params["extra/kernel"] = np.zeros(3, np.float32)
     with pytest.raises(ParamsError) as err:
-        check_compatible(params, expected_weight_shapes(cfg), source="x.npz")
+        check_compatible(params, weight_shapes(cfg.preset), source="x.npz")
     msg = str(err.value)
     assert "conv1/bias: missing" in msg
     assert "conv2/kernel: file has shape (5, 5, 64, 128), network expects (3, 3, 64, 128)" in msg
@@ -78,11 +78,13 @@ def test_pickled_arrays_are_refused(tmp_path):
 def test_missing_files_are_clear(tmp_path):
     with pytest.raises(ParamsError, match="does not exist"):
         load_params(tmp_path / "nope.npz")
-    save_params(tmp_path / "p.npz", _params(ModelConfig()), {})
+    params = _params(ModelConfig())
+    save_params(tmp_path / "p.npz", params, {})
+    # the sidecar is plain JSON (no pickle) naming the arrays' hash
+    assert json.loads((tmp_path / "p.json").read_text())["sha256"] == params_sha256(params)
     (tmp_path / "p.json").unlink()
     with pytest.raises(ParamsError, match="no sidecar"):
         load_params(tmp_path / "p.npz")
     (tmp_path / "p.json").write_text("{not json")
     with pytest.raises(ParamsError, match="not valid JSON"):
         load_params(tmp_path / "p.npz")
-    assert json  # the sidecar is JSON, not pickle

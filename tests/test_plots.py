@@ -7,11 +7,11 @@ import datetime as dt
 import matplotlib
 import matplotlib.image
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from snnjob.plots import plot_digits, plot_error_vs_steps, plot_outputs_over_time
-from snnjob.results import SHARD_SCHEMA, summarize
+from snnjob.results.schema import SHARD_COLUMNS
+from snnjob.results.summary import summarize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -59,7 +59,8 @@ def summary_for(errors: dict[tuple[int, int, int], int]) -> dict:
         }
         for (t, n, s), k in errors.items()
     ]
-    return summarize(pa.Table.from_pylist(rows, schema=SHARD_SCHEMA))
+    assert all(list(row) == [c.name for c in SHARD_COLUMNS] for row in rows)
+    return summarize(rows)
 
 
 def test_plot_digits(tmp_path, digits):
@@ -109,6 +110,18 @@ def test_plot_error_vs_steps_several_n_steps(tmp_path):
 def test_plot_error_vs_steps_single_n_steps(tmp_path):
     summary = summary_for({(0, 50, 0): 20, (0, 50, 1): 25, (1, 50, 0): 22})
     check_png(plot_error_vs_steps(tmp_path / "error.png", summary))
+
+
+def test_plot_error_vs_steps_reads_old_summaries(tmp_path):
+    # summary.json points written before the rename call the evaluation seed "seed"
+    summary = summary_for({(0, 10, 0): 80, (0, 10, 1): 90, (0, 30, 0): 30, (0, 30, 1): 35})
+    old = {**summary, "points": [dict(p) for p in summary["points"]]}
+    for point in old["points"]:
+        point["seed"] = point.pop("eval_seed")
+    new_png = check_png(plot_error_vs_steps(tmp_path / "new" / "error.png", summary))
+    old_png = check_png(plot_error_vs_steps(tmp_path / "old" / "error.png", old))
+    np.testing.assert_array_equal(old_png, new_png)  # the same figure, seeds and all
+    assert all("eval_seed" not in p for p in old["points"])  # the input is not modified
 
 
 def test_plots_leave_no_pyplot_figures(tmp_path, digits):

@@ -6,30 +6,44 @@ import datetime as dt
 import json
 import math
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from scipy.stats import binomtest
 
+from snnjob.atomic import write_text_atomic
 from snnjob.errors import RunDirError
-from snnjob.results import (
+from snnjob.results.report import summary_markdown
+from snnjob.results.schema import (
+    COLUMNS,
+    PREDICTION_COLUMNS,
+    SHARD_COLUMNS,
+    PointKey,
+    columns_markdown,
+    parse_shard_file_name,
+    shard_file_name,
+)
+from snnjob.results.store import (
     PREDICTION_SCHEMA,
     SHARD_SCHEMA,
-    PointKey,
-    check_coverage,
     completed_shards,
-    parse_shard_file_name,
     read_predictions,
     read_results,
-    shard_file_name,
+    read_shard_rows,
+    write_shard,
+)
+from snnjob.results.summary import (
+    check_coverage,
+    load_summary,
     summarize,
-    summary_markdown,
     wilson_interval,
     write_json_atomic,
-    write_shard,
-    write_text_atomic,
 )
 
 SHA = "0123456789abcdef" * 4
@@ -68,8 +82,8 @@ def make_predictions(first: int, last: int, n_errors: int, seed: int = 0) -> dic
     }
 
 
-def shard_table(rows: list[tuple[PointKey, int, int, int, int]]) -> pa.Table:
-    """Table of (point, shard_id, first, last, n_errors) rows with SHARD_SCHEMA."""
+def shard_rows(rows: list[tuple[PointKey, int, int, int, int]]) -> list[dict]:
+    """Shard-row dicts (all SHARD_COLUMNS) of (point, shard_id, first, last, n_errors) tuples."""
     records = []
     for point, shard_id, first, last, n_errors in rows:
         record = make_row(first, last, n_errors)
@@ -81,7 +95,7 @@ def shard_table(rows: list[tuple[PointKey, int, int, int, int]]) -> pa.Table:
             shard_id=shard_id,
         )
         records.append(record)
-    return pa.Table.from_pylist(records, schema=SHARD_SCHEMA)
+    return records
 
 
 def hidden_files(out_dir: Path) -> list[Path]:
@@ -101,6 +115,96 @@ def test_schemas_are_documented():
         assert field.metadata[b"description"]
 
 
+def test_on_disk_schemas_are_unchanged():
+    # The shard-v1 / pred-v1 formats exactly as first written: old run folders must still read.
+    def col(name, type_, description):
+        return pa.field(name, type_, nullable=False, metadata={"description": description})
+
+    shard_v1 = pa.schema(
+        [
+            col("params_id", pa.string(), "id of the trained parameter set (network + training)"),
+            col("params_sha256", pa.string(), "SHA-256 hex digest of the parameter file used"),
+            col("train_seed", pa.int64(), "seed of the training run that produced the parameters"),
+            col("n_steps", pa.int64(), "simulation timesteps each test image is presented for"),
+            col("eval_seed", pa.int64(), "seed of the spiking evaluation (simulator seed)"),
+            col("minibatch_size", pa.int64(), "simulator minibatch size used for this shard"),
+            col("shard_id", pa.int64(), "index of the shard within the point's test set"),
+            col("first_index", pa.int64(), "first test-image index of the shard (inclusive)"),
+            col("last_index", pa.int64(), "last test-image index of the shard (inclusive)"),
+            col("n_images", pa.int64(), "images evaluated: last_index - first_index + 1"),
+            col("n_errors", pa.int64(), "images whose prediction differs from the label"),
+            col("wall_time_s", pa.float64(), "wall-clock seconds spent evaluating the shard"),
+            col("worker_node", pa.string(), "Ray node (IP address or node id) that ran the shard"),
+            col("worker_pid", pa.int64(), "process id of the worker that ran the shard"),
+            col("finished_at", pa.timestamp("ms", tz="UTC"), "time the shard finished (UTC, ms)"),
+        ],
+        metadata={"snnjob.schema": "shard-v1"},
+    )  # fmt: skip
+    pred_v1 = pa.schema(
+        [
+            col("params_id", pa.string(), "id of the trained parameter set"),
+            col("train_seed", pa.int64(), "seed of the training run"),
+            col("n_steps", pa.int64(), "simulation timesteps per test image"),
+            col("eval_seed", pa.int64(), "seed of the spiking evaluation"),
+            col("shard_id", pa.int64(), "index of the shard within the point's test set"),
+            col("image_index", pa.int64(), "index of the image in the test set"),
+            col("label", pa.int8(), "true digit"),
+            col("prediction", pa.int8(), "predicted digit (argmax of output)"),
+            col(
+                "output",
+                pa.list_(pa.field("element", pa.float32(), nullable=False), 10),
+                "filtered network output of each class at the last timestep",
+            ),
+        ],
+        metadata={"snnjob.schema": "pred-v1"},
+    )
+    for actual, expected in [(SHARD_SCHEMA, shard_v1), (PREDICTION_SCHEMA, pred_v1)]:
+        assert actual.equals(expected, check_metadata=True)
+        for got, want in zip(actual, expected, strict=True):
+            assert got.equals(want, check_metadata=True), got.name
+
+
+@pytest.mark.parametrize(
+    "columns,schema", [(SHARD_COLUMNS, SHARD_SCHEMA), (PREDICTION_COLUMNS, PREDICTION_SCHEMA)]
+)
+def test_schema_module_and_arrow_schema_agree(columns, schema):
+    assert [c.name for c in columns] == schema.names
+    assert [c.description.encode() for c in columns] == [f.metadata[b"description"] for f in schema]
+    assert all(not f.nullable for f in schema)
+    assert len({c.name for c in columns}) == len(columns)
+    assert all(c.description and c.type for c in columns)
+
+
+@pytest.mark.parametrize("kind", ["results", "predictions"])
+def test_columns_markdown_lists_every_column(kind):
+    text = columns_markdown(kind)
+    lines = text.splitlines()
+    assert text.endswith("\n")
+    assert lines[:2] == ["| column | type | description |", "|---|---|---|"]
+    assert lines[2:] == [f"| `{c.name}` | `{c.type}` | {c.description} |" for c in COLUMNS[kind]]
+    assert len(lines) == 2 + len(COLUMNS[kind])
+    schema = SHARD_SCHEMA if kind == "results" else PREDICTION_SCHEMA
+    for name in schema.names:
+        assert sum(line.startswith(f"| `{name}` |") for line in lines) == 1
+
+
+def test_columns_markdown_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        columns_markdown("summary")
+
+
+def test_package_and_plain_modules_do_not_import_pyarrow():
+    code = (
+        "import sys\n"
+        "import snnjob.results, snnjob.results.schema, snnjob.results.summary\n"
+        "import snnjob.results.report\n"
+        "assert 'pyarrow' not in sys.modules, sorted(m for m in sys.modules if 'arrow' in m)\n"
+        "import snnjob.results.store\n"
+        "assert 'pyarrow' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 def test_point_key_slug_and_file_name_round_trip():
     point = PointKey("net_v2.1", np.int64(7), 100, 12)
     assert point.slug == "p-net_v2.1_t-7_n-100_s-12"
@@ -113,20 +217,21 @@ def test_point_key_slug_and_file_name_round_trip():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "kwargs,error,match",
     [
-        {"params_id": "../x"},
-        {"params_id": ""},
-        {"params_id": "a/b"},
-        {"n_steps": 0},
-        {"train_seed": -1},
-        {"eval_seed": 1.0},
-        {"eval_seed": True},
+        ({"params_id": "../x"}, ValueError, "params_id must be 1-128 characters"),
+        ({"params_id": ""}, ValueError, "params_id must be 1-128 characters"),
+        ({"params_id": "a/b"}, ValueError, "params_id must be 1-128 characters"),
+        ({"n_steps": 0}, ValueError, "n_steps must be >= 1, got 0"),
+        ({"train_seed": -1}, ValueError, "train_seed must be >= 0, got -1"),
+        ({"eval_seed": 1.0}, TypeError, r"eval_seed must be an integer, got 1\.0 \(float\)"),
+        ({"eval_seed": True}, TypeError, r"eval_seed must be an integer, got True \(bool\)"),
+        ({"eval_seed": np.bool_(True)}, TypeError, "eval_seed must be an integer"),
     ],
 )
-def test_point_key_rejects_bad_values(kwargs):
+def test_point_key_rejects_bad_values(kwargs, error, match):
     args = {"params_id": "base", "train_seed": 0, "n_steps": 10, "eval_seed": 0, **kwargs}
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(error, match=match):
         PointKey(**args)
 
 
@@ -181,6 +286,7 @@ def test_write_read_round_trip(tmp_path):
     output = np.stack(preds.column("output").to_numpy(zero_copy_only=False))
     np.testing.assert_array_equal(output, np.concatenate([preds0["output"], preds1["output"]]))
     assert hidden_files(tmp_path) == []
+    assert read_shard_rows(tmp_path) == rows
 
 
 def test_read_empty_folder(tmp_path):
@@ -188,6 +294,7 @@ def test_read_empty_folder(tmp_path):
     assert read_results(tmp_path).num_rows == 0
     assert read_predictions(tmp_path).schema.equals(PREDICTION_SCHEMA, check_metadata=True)
     assert completed_shards(tmp_path / "missing") == set()
+    assert read_shard_rows(tmp_path / "missing") == []
 
 
 def test_row_may_repeat_matching_keys_but_not_contradict(tmp_path):
@@ -207,19 +314,21 @@ def test_row_with_missing_and_extra_keys_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    "overrides,error,match",
     [
-        {"n_images": 11},
-        {"n_errors": 11},
-        {"last_index": -1},
-        {"wall_time_s": float("nan")},
-        {"finished_at": dt.datetime(2024, 1, 1)},
-        {"minibatch_size": 2.0},
+        ({"n_images": 11}, ValueError, re.escape("n_images = 11 but first_index..last_index")),
+        ({"n_errors": 11}, ValueError, "n_errors = 11 exceeds n_images = 10"),
+        ({"last_index": -1}, ValueError, "last_index must be >= 0, got -1"),
+        ({"wall_time_s": float("nan")}, ValueError, "wall_time_s must be finite and >= 0"),
+        ({"finished_at": dt.datetime(2024, 1, 1)}, ValueError, "must be timezone-aware"),
+        ({"minibatch_size": 2.0}, TypeError, "minibatch_size must be an integer"),
     ],
 )
-def test_row_with_bad_values_is_refused(tmp_path, overrides):
-    with pytest.raises((TypeError, ValueError)):
-        write_shard(tmp_path, point=POINT, shard_id=0, row=make_row(0, 9, 1, **overrides))
+def test_row_with_bad_values_is_refused(tmp_path, overrides, error, match):
+    row = make_row(0, 9, 1)
+    row.update(overrides)  # not make_row(..., **overrides): n_errors is its own argument
+    with pytest.raises(error, match=match):
+        write_shard(tmp_path, point=POINT, shard_id=0, row=row)
     assert not (tmp_path / "results").exists()
 
 
@@ -247,10 +356,16 @@ def test_completed_shards_after_writes(tmp_path):
     write_shard(tmp_path, point=POINT, shard_id=2, row=make_row(10, 14, 0))
     write_shard(tmp_path, point=other, shard_id=1, row=make_row(5, 9, 0))
     assert completed_shards(tmp_path) == {(POINT, 0), (POINT, 2), (other, 1)}
-    # Rewriting a shard (e.g. a retried task) replaces it.
+    # Rewriting a shard (e.g. a retried task) replaces it: same shards, the new row's values.
     write_shard(tmp_path, point=POINT, shard_id=0, row=make_row(0, 4, 1))
     assert completed_shards(tmp_path) == {(POINT, 0), (POINT, 2), (other, 1)}
     assert read_results(tmp_path).num_rows == 3
+    rewritten = [
+        r
+        for r in read_shard_rows(tmp_path)
+        if PointKey.from_mapping(r) == POINT and r["shard_id"] == 0
+    ]
+    assert [r["n_errors"] for r in rewritten] == [1]
     assert hidden_files(tmp_path) == []
 
 
@@ -334,7 +449,7 @@ def test_write_json_and_text_atomic(tmp_path):
     }
     write_json_atomic(target, {"n": 4})
     assert json.loads(target.read_text()) == {"n": 4}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         write_json_atomic(target, {"bad": float("nan")})
     assert json.loads(target.read_text()) == {"n": 4}
     text = tmp_path / "c" / "README.md"
@@ -348,7 +463,7 @@ def test_write_json_and_text_atomic(tmp_path):
 
 def test_check_coverage_clean_cover():
     other = PointKey("base", 1, 50, 3)
-    table = shard_table(
+    rows = shard_rows(
         [
             (POINT, 0, 0, 3, 0),
             (POINT, 1, 4, 9, 0),
@@ -356,37 +471,37 @@ def test_check_coverage_clean_cover():
             (other, 0, 0, 4, 0),
         ]
     )
-    assert check_coverage(table, 10) == {}
-    assert check_coverage(table, 10, expected=[POINT, other]) == {}
+    assert check_coverage(rows, 10) == {}
+    assert check_coverage(rows, 10, expected=[POINT, other]) == {}
 
 
 def test_check_coverage_detects_gap():
-    problems = check_coverage(shard_table([(POINT, 0, 0, 3, 0), (POINT, 2, 6, 9, 0)]), 10)
+    problems = check_coverage(shard_rows([(POINT, 0, 0, 3, 0), (POINT, 2, 6, 9, 0)]), 10)
     assert list(problems) == [POINT]
     assert any("gap" in p and "4..5" in p for p in problems[POINT])
 
 
 def test_check_coverage_detects_missing_tail_and_missing_point():
     missing = PointKey("base", 0, 50, 4)
-    problems = check_coverage(shard_table([(POINT, 0, 0, 7, 0)]), 10, expected=[POINT, missing])
+    problems = check_coverage(shard_rows([(POINT, 0, 0, 7, 0)]), 10, expected=[POINT, missing])
     assert any("gap" in p and "8..9" in p for p in problems[POINT])
     assert problems[missing] == ["no shards were evaluated"]
 
 
 def test_check_coverage_detects_overlap():
-    problems = check_coverage(shard_table([(POINT, 0, 0, 5, 0), (POINT, 1, 4, 9, 0)]), 10)
+    problems = check_coverage(shard_rows([(POINT, 0, 0, 5, 0), (POINT, 1, 4, 9, 0)]), 10)
     assert any("overlap" in p and "4..5" in p for p in problems[POINT])
     assert not any("gap" in p for p in problems[POINT])
 
 
 def test_check_coverage_detects_duplicate():
-    table = shard_table([(POINT, 0, 0, 4, 0), (POINT, 1, 5, 9, 0), (POINT, 1, 5, 9, 0)])
-    problems = check_coverage(table, 10)
+    rows = shard_rows([(POINT, 0, 0, 4, 0), (POINT, 1, 5, 9, 0), (POINT, 1, 5, 9, 0)])
+    problems = check_coverage(rows, 10)
     assert any("duplicate" in p and "shard 1" in p for p in problems[POINT])
 
 
 def test_check_coverage_detects_out_of_range():
-    problems = check_coverage(shard_table([(POINT, 0, 0, 10, 0)]), 10)
+    problems = check_coverage(shard_rows([(POINT, 0, 0, 10, 0)]), 10)
     assert any("not within 0..9" in p for p in problems[POINT])
 
 
@@ -424,28 +539,31 @@ def test_wilson_interval_contains_point_estimate(k, n):
 
 
 def test_wilson_interval_rejects_bad_counts():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_errors = 5 exceeds n = 4"):
         wilson_interval(5, 4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_errors must be >= 0, got -1"):
         wilson_interval(-1, 4)
 
 
 def test_summarize_sums_counts_not_rates():
     # Shard 0: 1 error in 10 images (10%); shard 1: 0 errors in 990 images (0%).
     # Averaging the shard rates gives 5%; the right answer is 1/1000 = 0.1%.
-    table = shard_table([(POINT, 0, 0, 9, 1), (POINT, 1, 10, 999, 0)])
-    summary = summarize(table, extra={"config": {"dt": 0.001}})
+    rows = shard_rows([(POINT, 0, 0, 9, 1), (POINT, 1, 10, 999, 0)])
+    summary = summarize(rows, extra={"config": {"dt": 0.001}})
     assert summary["config"] == {"dt": 0.001}
     (point,) = summary["points"]
     assert point["n_images"] == 1000
     assert point["n_errors"] == 1
     assert point["error"] == pytest.approx(0.001)
-    assert point["error"] != pytest.approx(0.05)
+    mean_of_shard_rates = np.mean([r["n_errors"] / r["n_images"] for r in rows])
+    assert mean_of_shard_rates == pytest.approx(0.05)
+    assert point["error"] != pytest.approx(mean_of_shard_rates)
     assert (point["ci95_low"], point["ci95_high"]) == wilson_interval(1, 1000)
     assert point["ci95_low"] <= point["error"] <= point["ci95_high"]
     assert point["n_shards"] == 2
     assert point["eval_wall_time_s"] == pytest.approx(2.5)
-    assert point["seed"] == 3 and point["train_seed"] == 0 and point["n_steps"] == 50
+    assert point["eval_seed"] == 3 and point["train_seed"] == 0 and point["n_steps"] == 50
+    assert "seed" not in point
     assert point["params_sha256"] == SHA and point["params_id"] == "base"
     json.dumps(summary)  # plain Python types only
 
@@ -458,8 +576,8 @@ def test_summarize_by_n_steps_mean_and_std():
         (0, 50, 0): 3,
     }
     rows = [(PointKey("base", t, n, s), 0, 0, 99, k) for (t, n, s), k in errors.items()]
-    summary = summarize(shard_table(rows[::-1]))
-    keys = [(p["train_seed"], p["n_steps"], p["seed"]) for p in summary["points"]]
+    summary = summarize(shard_rows(rows[::-1]))
+    keys = [(p["train_seed"], p["n_steps"], p["eval_seed"]) for p in summary["points"]]
     assert keys == sorted(errors)
     by = {b["n_steps"]: b for b in summary["by_n_steps"]}
     assert [b["n_steps"] for b in summary["by_n_steps"]] == [10, 50]
@@ -480,21 +598,18 @@ def test_summarize_by_n_steps_mean_and_std():
 
 
 def test_summarize_refuses_mixed_parameter_files():
-    table = shard_table([(POINT, 0, 0, 4, 0), (POINT, 1, 5, 9, 0)])
-    table = table.set_column(
-        table.schema.get_field_index("params_sha256"),
-        SHARD_SCHEMA.field("params_sha256"),
-        pa.array([SHA, "f" * 64]),
-    )
+    rows = shard_rows([(POINT, 0, 0, 4, 0), (POINT, 1, 5, 9, 0)])
+    rows[1]["params_sha256"] = "f" * 64
     with pytest.raises(RunDirError, match="different parameter files"):
-        summarize(table)
-    assert any("different parameter files" in p for p in check_coverage(table, 10)[POINT])
+        summarize(rows)
+    assert any("different parameter files" in p for p in check_coverage(rows, 10)[POINT])
 
 
 def test_summarize_empty_and_extra_clash():
+    assert summarize([]) == {"points": [], "by_n_steps": []}
     assert summarize(SHARD_SCHEMA.empty_table()) == {"points": [], "by_n_steps": []}
     with pytest.raises(ValueError, match="points"):
-        summarize(SHARD_SCHEMA.empty_table(), extra={"points": 1})
+        summarize([], extra={"points": 1})
 
 
 def test_summary_markdown(tmp_path):
@@ -503,10 +618,12 @@ def test_summary_markdown(tmp_path):
         (PointKey("base", 0, 10, 1), 0, 0, 99, 8),
         (PointKey("base", 0, 50, 0), 0, 0, 99, 2),
     ]
-    summary = summarize(shard_table(rows))
+    summary = summarize(shard_rows(rows))
     text = summary_markdown(summary)
     lines = text.splitlines()
-    assert "| n_steps | seed | train_seed | n_images | n_errors | error % | 95% CI % |" in lines
+    assert (
+        "| n_steps | eval_seed | train_seed | n_images | n_errors | error % | 95% CI % |" in lines
+    )
     assert any(line.startswith("| 10 | 0 | 0 | 100 | 12 | 12.00 |") for line in lines)
     assert any(line.startswith("| 10 | 2 | 10.00 | 2.83 |") for line in lines)
     assert text.endswith("\n")
@@ -521,3 +638,73 @@ def test_summary_markdown(tmp_path):
     # Same output after a JSON round trip (e.g. summary.json read back by the CLI).
     path = write_json_atomic(tmp_path / "summary.json", summary)
     assert summary_markdown(json.loads(path.read_text())) == text
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 10, 50, 100, 999, 10000])
+def test_wilson_interval_matches_scipy(n):
+    ks = sorted({0, 1, 2, n // 3, n // 2, n - 2, n - 1, n} & set(range(n + 1)))
+    for k in ks:
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        # the default z = 1.959964 is the 95% quantile rounded to 7 digits
+        assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), rel=1e-7, abs=1e-9)
+        low, high = wilson_interval(k, n)
+        assert 0.0 <= low <= k / n <= high <= 1.0
+    assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
+
+
+def test_check_coverage_and_summarize_accept_a_table(tmp_path):
+    write_shard(tmp_path, point=POINT, shard_id=0, row=make_row(0, 4, 1))
+    write_shard(tmp_path, point=POINT, shard_id=1, row=make_row(5, 9, 0))
+    rows = read_shard_rows(tmp_path)
+    table = read_results(tmp_path)
+    assert check_coverage(table, 10) == check_coverage(rows, 10) == {}
+    assert summarize(table) == summarize(rows) == summarize(iter(rows))
+    assert summarize(rows)["points"][0]["n_errors"] == 1
+
+
+def test_rows_of_the_wrong_shape_are_refused():
+    with pytest.raises(TypeError, match="rows must be an iterable of shard-row dicts"):
+        summarize(shard_rows([(POINT, 0, 0, 9, 0)])[0])
+    with pytest.raises(TypeError, match="row 0 must be a mapping"):
+        check_coverage([("base", 0, 50, 3)], 10)
+    row = shard_rows([(POINT, 0, 0, 9, 0)])[0]
+    del row["wall_time_s"]
+    with pytest.raises(ValueError, match=re.escape("row 0 lacks the columns ['wall_time_s']")):
+        summarize([row])
+    assert check_coverage([row], 10) == {}  # coverage does not need the timing
+
+
+def test_load_summary_upgrades_seed_key(tmp_path):
+    summary = summarize(shard_rows([(POINT, 0, 0, 9, 1), (PointKey("base", 0, 10, 1), 0, 0, 9, 2)]))
+    old = json.loads(json.dumps(summary))
+    old["points"] = [  # a summary.json written before the rename
+        {("seed" if key == "eval_seed" else key): value for key, value in point.items()}
+        for point in old["points"]
+    ]
+    old["rate_mode"] = []
+    path = write_json_atomic(tmp_path / "summary.json", old)
+    frozen = json.loads(path.read_text())
+
+    for source in (path, str(path), old):
+        loaded = load_summary(source)
+        assert loaded == {**json.loads(json.dumps(summary)), "rate_mode": []}
+        assert [list(p) for p in loaded["points"]] == [list(p) for p in summary["points"]]
+    assert old == frozen  # the input is not modified
+    assert load_summary(summary) == summary  # current summaries come back unchanged
+    assert summary_markdown(old) == summary_markdown(summary)
+
+
+def test_load_summary_refuses_bad_input(tmp_path):
+    point = {"params_id": "base", "train_seed": 0, "n_steps": 10, "seed": 1, "eval_seed": 2}
+    with pytest.raises(ValueError, match="both eval_seed = 2 and the old seed = 1"):
+        load_summary({"points": [point], "by_n_steps": []})
+    same = load_summary({"points": [{**point, "seed": 2}], "by_n_steps": []})
+    assert same["points"] == [{"params_id": "base", "train_seed": 0, "n_steps": 10, "eval_seed": 2}]
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        load_summary(tmp_path / "missing.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"list\.json is not an snnjob summary\.json: .*'points'"):
+        load_summary(tmp_path / "list.json")
+    (tmp_path / "cut.json").write_text('{"points": [')
+    with pytest.raises(ValueError, match=r"cut\.json is not an snnjob summary\.json"):
+        load_summary(tmp_path / "cut.json")

@@ -19,14 +19,17 @@ import pytest
 import yaml
 
 from snnjob.config import load_config
-from snnjob.data import load_mnist
 from snnjob.errors import RunDirError
 from snnjob.evaluate import evaluate
+from snnjob.mnist import load_mnist
 from snnjob.params import load_params, params_sha256
-from snnjob.results import check_coverage, read_predictions, read_results
-from snnjob.runner import connect, run_job
+from snnjob.results import check_coverage
+from snnjob.results.store import read_predictions, read_results
+from snnjob.runner import run_job
+from snnjob.session import connect
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # trains a network and starts Ray
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +58,10 @@ def _predictions(out):
 
 def test_local_ray_has_token_auth_and_private_dashboard(ray_local):
     assert os.environ["RAY_AUTH_MODE"] == "token"
-    dash = ray_local["dashboard"]
-    assert dash is None or dash.startswith("127.0.0.1:")
-    token = os.path.expanduser("~/.ray/auth_token")
-    if os.path.exists(token):
-        assert os.stat(token).st_mode & 0o077 == 0
+    assert ray_local["dashboard"].startswith("127.0.0.1:")
+    token = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    assert os.path.isfile(token), "local Ray with token auth wrote no token file"
+    assert os.stat(token).st_mode & 0o077 == 0
 
 
 def test_run_leaves_every_output(first_run):
@@ -70,7 +72,7 @@ def test_run_leaves_every_output(first_run):
         assert (out / rel).is_file(), rel
     assert yaml.safe_load((out / "config.yaml").read_text()) == cfg.to_dict()
     on_disk = json.loads((out / "summary.json").read_text())
-    assert [(p["n_steps"], p["seed"]) for p in on_disk["points"]] == [(5, 0), (10, 0)]
+    assert [(p["n_steps"], p["eval_seed"]) for p in on_disk["points"]] == [(5, 0), (10, 0)]
     for p in on_disk["points"]:
         assert p["n_images"] == 400
         assert 0 <= p["n_errors"] <= 400

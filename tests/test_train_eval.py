@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 from conftest import TEST_CONFIGS
 
+from snnjob.architecture import weight_shapes
 from snnjob.config import load_config
-from snnjob.data import load_mnist
 from snnjob.evaluate import SpikingEvaluator, evaluate, unroll_for
-from snnjob.network import build_network, macs_per_image_step
+from snnjob.mnist import load_mnist
+from snnjob.network import build_network
 from snnjob.train import latest_checkpoint, train
+
+pytestmark = pytest.mark.slow  # trains networks
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +42,7 @@ def test_seed_network_matches_the_classic_architecture():
     cfg = load_config("seed")
     handles = build_network(cfg.model, mode="train")
     assert list(handles.layers) == ["conv0", "conv1", "conv2", "dense"]
-    assert macs_per_image_step(cfg.model) == 18_216_320  # 18.2 M MACs, as measured in STACK.md
-    assert macs_per_image_step(load_config("tiny").model) == 4_724_096  # strided variant
+    assert handles.weight_shapes() == weight_shapes("seed")  # the spec matches the graph
 
 
 def test_short_training_learns_real_digits(cfg, mnist, trained):

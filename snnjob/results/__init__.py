@@ -1,0 +1,72 @@
+"""Per-shard evaluation results: column descriptions, Parquet files, coverage and summaries.
+
+An evaluation sweep is a set of *points* (:class:`PointKey`: params id, training seed,
+``n_steps``, evaluation seed). Each point's test set is split into *shards* of consecutive test
+images, and each evaluated shard is written as its own small Parquet file::
+
+    OUT/results/<slug>_shard-00007.parquet       one row per (point, shard), schema shard-v1
+    OUT/predictions/<slug>_shard-00007.parquet   one row per image, schema pred-v1
+
+Every file is first written to a hidden temporary file in the same folder (readers ignore
+names starting with ``"."``) and then renamed into place, so a file under its final name is
+complete. The predictions file of a shard is written before its results file, and a shard is
+done exactly when its results file exists: resuming an interrupted sweep skips
+``store.completed_shards``. Rates are computed from counts summed over shards, never by
+averaging per-shard rates (shards may hold different numbers of images).
+
+Submodules:
+
+- :mod:`~snnjob.results.schema`: the one description of every column (name, type,
+  description), schema versions, :class:`PointKey`, shard file names, ``columns_markdown``.
+  Plain Python.
+- :mod:`~snnjob.results.rows`: validation of a shard row and its per-image predictions
+  before they are written. Plain Python and numpy.
+- :mod:`~snnjob.results.store`: the Arrow schemas, atomic Parquet writes (``write_shard``),
+  ``completed_shards``, ``read_results``/``read_predictions`` (tables) and
+  ``read_shard_rows`` (dicts). The only module of :mod:`snnjob` that imports :mod:`pyarrow`;
+  import it explicitly (this package does not).
+- :mod:`~snnjob.results.summary`: ``check_coverage`` and ``summarize`` over shard-row dicts,
+  ``wilson_interval``, ``load_summary`` (reads ``summary.json``, upgrading older formats) and
+  ``write_json_atomic``.
+- :mod:`~snnjob.results.report`: ``summary_markdown``.
+"""
+
+from snnjob.results.report import summary_markdown
+from snnjob.results.schema import (
+    POINT_FIELDS,
+    PREDICTION_COLUMNS,
+    PREDICTIONS_DIR,
+    RESULTS_DIR,
+    SHARD_COLUMNS,
+    Column,
+    PointKey,
+    columns_markdown,
+    parse_shard_file_name,
+    shard_file_name,
+)
+from snnjob.results.summary import (
+    check_coverage,
+    load_summary,
+    summarize,
+    wilson_interval,
+    write_json_atomic,
+)
+
+__all__ = [
+    "POINT_FIELDS",
+    "PREDICTIONS_DIR",
+    "PREDICTION_COLUMNS",
+    "RESULTS_DIR",
+    "SHARD_COLUMNS",
+    "Column",
+    "PointKey",
+    "check_coverage",
+    "columns_markdown",
+    "load_summary",
+    "parse_shard_file_name",
+    "shard_file_name",
+    "summarize",
+    "summary_markdown",
+    "wilson_interval",
+    "write_json_atomic",
+]

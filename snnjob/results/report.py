@@ -1,0 +1,104 @@
+"""Markdown rendering of a :func:`snnjob.results.summary.summarize` result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from snnjob.results.summary import upgrade_summary
+
+__all__ = ["summary_markdown"]
+
+
+def _pct(value: float) -> str:
+    return f"{100.0 * value:.2f}"
+
+
+def _ci(row: Mapping[str, Any]) -> str:
+    return f"{_pct(row['ci95_low'])} – {_pct(row['ci95_high'])}"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _points_table(points: list[Mapping[str, Any]]) -> str:
+    multi = len({p["params_id"] for p in points}) > 1
+    header = ["n_steps", "eval_seed", "train_seed", "n_images", "n_errors", "error %", "95% CI %"]
+    rows = []
+    for p in points:
+        row = [
+            str(p["n_steps"]),
+            str(p["eval_seed"]),
+            str(p["train_seed"]),
+            str(p["n_images"]),
+            str(p["n_errors"]),
+            _pct(p["error"]),
+            _ci(p),
+        ]
+        rows.append(([p["params_id"]] if multi else []) + row)
+    return _markdown_table((["params_id"] if multi else []) + header, rows)
+
+
+def _by_n_steps_table(by_n_steps: list[Mapping[str, Any]]) -> str:
+    return _markdown_table(
+        ["n_steps", "points", "mean error %", "std %", "min %", "max %"],
+        [
+            [
+                str(b["n_steps"]),
+                str(b["n_points"]),
+                _pct(b["mean_error"]),
+                _pct(b["std_error"]),
+                _pct(b["min_error"]),
+                _pct(b["max_error"]),
+            ]
+            for b in by_n_steps
+        ],
+    )
+
+
+def _rate_mode_table(rate_mode: list[Mapping[str, Any]]) -> str:
+    return _markdown_table(
+        ["train_seed", "n_images", "n_errors", "error %", "95% CI %"],
+        [
+            [str(r["train_seed"]), str(r["n_images"]), str(r["n_errors"]), _pct(r["error"]), _ci(r)]
+            for r in rate_mode
+        ],
+    )
+
+
+def summary_markdown(summary: Mapping[str, Any]) -> str:
+    """Render a summary as Markdown tables (points, per n_steps, rate mode if present).
+
+    Parameters
+    ----------
+    summary : Mapping[str, Any]
+        Output of :func:`snnjob.results.summary.summarize` (or the same structure loaded back
+        from JSON; summaries in the older format with ``"seed"`` points are accepted).
+
+    Returns
+    -------
+    str
+        Markdown text ending with a newline. A ``params_id`` column is added when the summary
+        holds more than one parameter set.
+    """
+    summary = upgrade_summary(summary)
+    parts = [
+        "**Error per point** (errors summed over shards; 95% Wilson interval)",
+        "",
+        _points_table(summary["points"]),
+        "",
+        "**Error per n_steps** (across training and evaluation seeds)",
+        "",
+        _by_n_steps_table(summary["by_n_steps"]),
+    ]
+    if summary.get("rate_mode"):
+        parts += [
+            "",
+            "**Rate-mode error** (same weights, LIFRate neurons, 1 step: before spiking)",
+            "",
+            _rate_mode_table(summary["rate_mode"]),
+        ]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,292 @@
+"""The single description of every column written under ``OUT/results`` and ``OUT/predictions``.
+
+Plain Python (no :mod:`pyarrow`): :mod:`snnjob.results.store` builds the Parquet schemas from
+:data:`SHARD_COLUMNS` and :data:`PREDICTION_COLUMNS`, and :func:`columns_markdown` renders the
+same tuples as the README's column tables. Also here: what identifies a sweep point
+(:class:`PointKey`) and the canonical shard file names.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from snnjob.architecture import N_CLASSES
+
+# Folders (inside the run's output folder) of the per-shard results files and of the
+# per-image predictions files; the run-folder layout is defined in :mod:`snnjob.rundir`.
+from snnjob.rundir import PREDICTIONS as PREDICTIONS_DIR
+from snnjob.rundir import RESULTS as RESULTS_DIR
+
+__all__ = [
+    "COLUMNS",
+    "POINT_FIELDS",
+    "PREDICTIONS_DIR",
+    "PREDICTION_COLUMNS",
+    "PREDICTION_SCHEMA_VERSION",
+    "RESULTS_DIR",
+    "SCHEMA_METADATA_KEY",
+    "SCHEMA_VERSIONS",
+    "SHARD_COLUMNS",
+    "SHARD_SCHEMA_VERSION",
+    "Column",
+    "PointKey",
+    "columns_markdown",
+    "parse_shard_file_name",
+    "shard_file_name",
+]
+
+SCHEMA_METADATA_KEY = "snnjob.schema"
+"""Key of the Parquet schema metadata entry that holds the schema version."""
+SHARD_SCHEMA_VERSION = "shard-v1"
+"""Schema version of ``results/*.parquet``."""
+PREDICTION_SCHEMA_VERSION = "pred-v1"
+"""Schema version of ``predictions/*.parquet``."""
+
+POINT_FIELDS = ("params_id", "train_seed", "n_steps", "eval_seed")
+"""Columns that identify a sweep point (the fields of :class:`PointKey`)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a results table (never nullable).
+
+    Attributes
+    ----------
+    name : str
+        Column name.
+    type : str
+        Arrow type written as a short string: ``"string"``, ``"int64"``, ``"int8"``,
+        ``"float64"``, ``"timestamp[ms, UTC]"`` or ``"list<float32, N>"`` (fixed size N).
+    description : str
+        One line; stored as the Parquet field's ``description`` metadata.
+    """
+
+    name: str
+    type: str
+    description: str
+
+
+SHARD_COLUMNS: tuple[Column, ...] = (
+    Column("params_id", "string", "id of the trained parameter set (network + training)"),
+    Column("params_sha256", "string", "SHA-256 hex digest of the parameter file used"),
+    Column("train_seed", "int64", "seed of the training run that produced the parameters"),
+    Column("n_steps", "int64", "simulation timesteps each test image is presented for"),
+    Column("eval_seed", "int64", "seed of the spiking evaluation (simulator seed)"),
+    Column("minibatch_size", "int64", "simulator minibatch size used for this shard"),
+    Column("shard_id", "int64", "index of the shard within the point's test set"),
+    Column("first_index", "int64", "first test-image index of the shard (inclusive)"),
+    Column("last_index", "int64", "last test-image index of the shard (inclusive)"),
+    Column("n_images", "int64", "images evaluated: last_index - first_index + 1"),
+    Column("n_errors", "int64", "images whose prediction differs from the label"),
+    Column("wall_time_s", "float64", "wall-clock seconds spent evaluating the shard"),
+    Column("worker_node", "string", "Ray node (IP address or node id) that ran the shard"),
+    Column("worker_pid", "int64", "process id of the worker that ran the shard"),
+    Column("finished_at", "timestamp[ms, UTC]", "time the shard finished (UTC, ms)"),
+)
+"""Columns of ``results/*.parquet`` (schema ``shard-v1``): one row per (sweep point, shard)."""
+
+PREDICTION_COLUMNS: tuple[Column, ...] = (
+    Column("params_id", "string", "id of the trained parameter set"),
+    Column("train_seed", "int64", "seed of the training run"),
+    Column("n_steps", "int64", "simulation timesteps per test image"),
+    Column("eval_seed", "int64", "seed of the spiking evaluation"),
+    Column("shard_id", "int64", "index of the shard within the point's test set"),
+    Column("image_index", "int64", "index of the image in the test set"),
+    Column("label", "int8", "true digit"),
+    Column("prediction", "int8", "predicted digit (argmax of output)"),
+    Column(
+        "output",
+        f"list<float32, {N_CLASSES}>",
+        "filtered network output of each class at the last timestep",
+    ),
+)
+"""Columns of ``predictions/*.parquet`` (schema ``pred-v1``): one row per test image."""
+
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    RESULTS_DIR: SHARD_COLUMNS,
+    PREDICTIONS_DIR: PREDICTION_COLUMNS,
+}
+"""Columns per kind of file, keyed by folder name (``"results"``, ``"predictions"``)."""
+
+SCHEMA_VERSIONS: dict[str, str] = {
+    RESULTS_DIR: SHARD_SCHEMA_VERSION,
+    PREDICTIONS_DIR: PREDICTION_SCHEMA_VERSION,
+}
+"""Schema version per kind of file, keyed like :data:`COLUMNS`."""
+
+
+def columns_markdown(kind: str) -> str:
+    """Render the columns of one kind of file as a Markdown table.
+
+    Parameters
+    ----------
+    kind : str
+        ``"results"`` (:data:`SHARD_COLUMNS`) or ``"predictions"`` (:data:`PREDICTION_COLUMNS`).
+
+    Returns
+    -------
+    str
+        ``| column | type | description |`` table, one line per column, ending with a newline.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not one of the two.
+    """
+    if kind not in COLUMNS:
+        raise ValueError(f"kind must be one of {sorted(COLUMNS)}, got {kind!r}")
+    lines = ["| column | type | description |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | `{c.type}` | {c.description} |" for c in COLUMNS[kind]]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Keys and file names
+# --------------------------------------------------------------------------------------------
+
+_PARAMS_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_SHARD_NAME_RE = re.compile(
+    r"p-(?P<params_id>.+)_t-(?P<train_seed>\d+)_n-(?P<n_steps>\d+)_s-(?P<eval_seed>\d+)"
+    r"_shard-(?P<shard_id>\d+)\.parquet"
+)
+
+
+def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """Return ``value`` as a Python int, refusing bools, floats and strings.
+
+    Integer-like numpy scalars (registered as :class:`numbers.Integral`) are accepted.
+    Shared by the submodules of :mod:`snnjob.results`; raises ``TypeError`` for a wrong
+    type and ``ValueError`` for a value below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class PointKey:
+    """Identity of one evaluation point of a sweep.
+
+    Parameters
+    ----------
+    params_id : str
+        Id of the trained parameter set. Must be filesystem-safe: 1-128 characters from
+        ``A-Z a-z 0-9 . _ -``, starting with a letter or digit.
+    train_seed : int
+        Seed of the training run (>= 0).
+    n_steps : int
+        Simulation timesteps per test image (>= 1).
+    eval_seed : int
+        Seed of the spiking evaluation (>= 0).
+
+    Raises
+    ------
+    TypeError
+        If an integer field is not an integer (bools and floats are refused).
+    ValueError
+        If ``params_id`` is not filesystem-safe or an integer is out of range.
+
+    Integer-like numpy scalars are converted to Python ints, so keys built from arrays and
+    from Python values compare equal.
+    """
+
+    params_id: str
+    train_seed: int
+    n_steps: int
+    eval_seed: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params_id, str) or not _PARAMS_ID_RE.fullmatch(self.params_id):
+            raise ValueError(
+                f"params_id must be 1-128 characters from A-Z a-z 0-9 . _ - starting with a "
+                f"letter or digit, got {self.params_id!r}"
+            )
+        object.__setattr__(self, "train_seed", as_int(self.train_seed, "train_seed", minimum=0))
+        object.__setattr__(self, "n_steps", as_int(self.n_steps, "n_steps", minimum=1))
+        object.__setattr__(self, "eval_seed", as_int(self.eval_seed, "eval_seed", minimum=0))
+
+    @property
+    def slug(self) -> str:
+        """str: Deterministic filesystem-safe name of the point.
+
+        ``p-<params_id>_t-<train_seed>_n-<n_steps>_s-<eval_seed>``, e.g. ``p-base_t-0_n-50_s-3``.
+        """
+        return f"p-{self.params_id}_t-{self.train_seed}_n-{self.n_steps}_s-{self.eval_seed}"
+
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Any]) -> PointKey:
+        """Build the key from a mapping holding (at least) the :data:`POINT_FIELDS`.
+
+        Parameters
+        ----------
+        row : Mapping[str, Any]
+            For example one shard row of :func:`snnjob.results.store.read_shard_rows`.
+
+        Returns
+        -------
+        PointKey
+        """
+        return cls(**{name: row[name] for name in POINT_FIELDS})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The :data:`POINT_FIELDS` as a dict (also how the key is written to JSON)."""
+        return {name: getattr(self, name) for name in POINT_FIELDS}
+
+
+def shard_file_name(point: PointKey, shard_id: int) -> str:
+    """Return the file name of one shard (same in ``results/`` and ``predictions/``).
+
+    Parameters
+    ----------
+    point : PointKey
+        The sweep point.
+    shard_id : int
+        Shard index (>= 0).
+
+    Returns
+    -------
+    str
+        ``"<point.slug>_shard-<shard_id zero-padded to 5 digits>.parquet"``.
+    """
+    if not isinstance(point, PointKey):
+        raise TypeError(f"point must be a PointKey, got {type(point).__name__}")
+    shard_id = as_int(shard_id, "shard_id", minimum=0)
+    return f"{point.slug}_shard-{shard_id:05d}.parquet"
+
+
+def parse_shard_file_name(name: str) -> tuple[PointKey, int] | None:
+    """Inverse of :func:`shard_file_name`.
+
+    Parameters
+    ----------
+    name : str
+        A file name (not a path).
+
+    Returns
+    -------
+    tuple[PointKey, int] or None
+        The point and shard id, or ``None`` if ``name`` is not a canonical shard file name.
+    """
+    match = _SHARD_NAME_RE.fullmatch(name)
+    if match is None:
+        return None
+    try:
+        point = PointKey(
+            params_id=match["params_id"],
+            train_seed=int(match["train_seed"]),
+            n_steps=int(match["n_steps"]),
+            eval_seed=int(match["eval_seed"]),
+        )
+        shard_id = int(match["shard_id"])
+    except (TypeError, ValueError):
+        return None
+    if shard_file_name(point, shard_id) != name:  # e.g. leading zeros: not canonical
+        return None
+    return point, shard_id

@@ -1,0 +1,392 @@
+"""Coverage checks and summaries of shard rows, and reading/writing ``summary.json``.
+
+Plain Python and numpy (no pyarrow): every function takes shard rows as an iterable of dicts
+keyed by the :data:`~snnjob.results.schema.SHARD_COLUMNS` names, e.g. from
+:func:`snnjob.results.store.read_shard_rows`. A :class:`pyarrow.Table` is accepted too (its
+``to_pylist()`` is used). Rates are computed from summed counts, never by averaging per-shard
+rates, because shards may hold different numbers of images.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnjob.atomic import write_json_atomic as _write_json_atomic
+from snnjob.errors import RunDirError
+from snnjob.results.schema import POINT_FIELDS, PointKey, as_int
+
+__all__ = [
+    "LEGACY_SEED_KEY",
+    "check_coverage",
+    "load_summary",
+    "summarize",
+    "upgrade_summary",
+    "wilson_interval",
+    "write_json_atomic",
+]
+
+LEGACY_SEED_KEY = "seed"
+"""Key of the evaluation seed in the points of summaries written before it became
+``eval_seed`` (the Parquet column name); :func:`load_summary` converts it."""
+
+_COVERAGE_FIELDS = ("shard_id", "first_index", "last_index", "n_images", "params_sha256")
+_SUMMARY_FIELDS = ("params_sha256", "n_images", "n_errors", "wall_time_s")
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------
+
+
+def _row_dicts(rows: Any) -> Iterable[Mapping[str, Any]]:
+    """``rows`` itself, or ``rows.to_pylist()`` for a table-like object (e.g. pyarrow)."""
+    to_pylist = getattr(rows, "to_pylist", None)
+    if callable(to_pylist):
+        return to_pylist()
+    if isinstance(rows, Mapping | str | bytes) or not isinstance(rows, Iterable):
+        raise TypeError(
+            f"rows must be an iterable of shard-row dicts (or a table with to_pylist()), got "
+            f"{type(rows).__name__}"
+        )
+    return rows
+
+
+def _rows_by_point(rows: Any, names: Iterable[str]) -> dict[PointKey, list[dict]]:
+    """Group the rows by point, keeping only the :data:`POINT_FIELDS` and ``names``."""
+    names = list(dict.fromkeys([*POINT_FIELDS, *names]))
+    groups: dict[PointKey, list[dict]] = defaultdict(list)
+    for i, row in enumerate(_row_dicts(rows)):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"row {i} must be a mapping, got {type(row).__name__}")
+        missing = [name for name in names if name not in row]
+        if missing:
+            raise ValueError(f"row {i} lacks the columns {missing}; expected SHARD_COLUMNS names")
+        kept = {name: row[name] for name in names}
+        groups[PointKey.from_mapping(kept)].append(kept)
+    return groups
+
+
+# --------------------------------------------------------------------------------------------
+# Coverage
+# --------------------------------------------------------------------------------------------
+
+
+def _interval_problems(rows: list[dict], n_images: int) -> list[str]:
+    problems = []
+    intervals = sorted({(r["first_index"], r["last_index"], r["shard_id"]) for r in rows})
+    covered, covered_by = -1, None  # highest index covered so far and by which shard
+    for first, last, shard in intervals:
+        if first < 0 or last < first or last >= n_images:
+            problems.append(f"shard {shard}: range {first}..{last} is not within 0..{n_images - 1}")
+        if first > covered + 1:
+            problems.append(f"gap: images {covered + 1}..{first - 1} are in no shard")
+        elif first <= covered:
+            problems.append(
+                f"overlap: images {first}..{min(last, covered)} are in shards {covered_by} and "
+                f"{shard}"
+            )
+        if last > covered:
+            covered, covered_by = last, shard
+    if covered < n_images - 1:
+        problems.append(f"gap: images {covered + 1}..{n_images - 1} are in no shard")
+    return problems
+
+
+def _point_problems(rows: list[dict], n_images: int) -> list[str]:
+    problems = []
+    counts: dict[int, int] = defaultdict(int)
+    for r in rows:
+        counts[r["shard_id"]] += 1
+    for shard, count in sorted(counts.items()):
+        if count > 1:
+            problems.append(f"duplicate: shard {shard} appears {count} times")
+    for r in rows:
+        size = r["last_index"] - r["first_index"] + 1
+        if r["n_images"] != size:
+            problems.append(
+                f"shard {r['shard_id']}: n_images = {r['n_images']} but its range "
+                f"{r['first_index']}..{r['last_index']} holds {size}"
+            )
+    hashes = sorted({r["params_sha256"] for r in rows})
+    if len(hashes) > 1:
+        problems.append(f"shards were evaluated with different parameter files: {hashes}")
+    return problems + _interval_problems(rows, n_images)
+
+
+def check_coverage(
+    rows: Iterable[Mapping[str, Any]],
+    n_images: int,
+    *,
+    expected: Iterable[PointKey] | None = None,
+) -> dict[PointKey, list[str]]:
+    """Check that each point's shards cover its test set exactly once.
+
+    Parameters
+    ----------
+    rows : Iterable[Mapping[str, Any]]
+        Shard rows, e.g. from :func:`snnjob.results.store.read_shard_rows` (or a table with
+        ``to_pylist()``). Each needs the point fields and ``shard_id``, ``first_index``,
+        ``last_index``, ``n_images`` and ``params_sha256``.
+    n_images : int
+        Size of each point's test set: the shards must cover ``0..n_images - 1``.
+    expected : Iterable[PointKey] or None
+        Points that must be present; a point with no rows is reported as a problem.
+
+    Returns
+    -------
+    dict[PointKey, list[str]]
+        Human-readable problems per point (gaps, overlaps, duplicated shard ids, ranges outside
+        the test set, ``n_images`` that disagrees with the range, mixed ``params_sha256``).
+        Empty when every point is covered exactly once.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``rows`` is not an iterable of mappings or a row lacks a needed column.
+    """
+    n_images = as_int(n_images, "n_images", minimum=1)
+    groups = _rows_by_point(rows, _COVERAGE_FIELDS)
+    problems: dict[PointKey, list[str]] = {}
+    for point, point_rows in groups.items():
+        found = _point_problems(point_rows, n_images)
+        if found:
+            problems[point] = found
+    for point in expected or ():
+        if point not in groups:
+            problems[point] = ["no shards were evaluated"]
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------
+
+
+def wilson_interval(n_errors: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``n_errors / n``.
+
+    Agrees with ``scipy.stats.binomtest(n_errors, n).proportion_ci(0.95, method="wilson")``
+    (to about 1e-8: the default ``z`` is rounded to 7 digits) without needing scipy.
+
+    Parameters
+    ----------
+    n_errors : int
+        Number of "successes" (here: misclassified images), ``0 <= n_errors <= n``.
+    n : int
+        Number of trials (images).
+    z : float
+        Standard-normal quantile; the default gives a 95% interval.
+
+    Returns
+    -------
+    tuple[float, float]
+        ``(low, high)`` with ``0 <= low <= n_errors / n <= high <= 1``; ``(0.0, 1.0)`` if
+        ``n == 0``.
+    """
+    n = as_int(n, "n", minimum=0)
+    n_errors = as_int(n_errors, "n_errors", minimum=0)
+    if n_errors > n:
+        raise ValueError(f"n_errors = {n_errors} exceeds n = {n}")
+    if not (isinstance(z, int | float | np.floating) and math.isfinite(z) and z > 0):
+        raise ValueError(f"z must be a positive number, got {z!r}")
+    if n == 0:
+        return 0.0, 1.0
+    p = n_errors / n
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    center = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    low = 0.0 if n_errors == 0 else max(0.0, min(p, center - half))
+    high = 1.0 if n_errors == n else min(1.0, max(p, center + half))
+    return low, high
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries
+# --------------------------------------------------------------------------------------------
+
+
+def _point_summary(point: PointKey, rows: list[dict]) -> dict[str, Any]:
+    hashes = sorted({r["params_sha256"] for r in rows})
+    if len(hashes) != 1:
+        raise RunDirError(
+            f"point {point.slug} mixes shards from different parameter files {hashes}: the "
+            f"folder holds more than one run; use a fresh output folder"
+        )
+    n_images = sum(r["n_images"] for r in rows)
+    n_errors = sum(r["n_errors"] for r in rows)
+    low, high = wilson_interval(n_errors, n_images)
+    return {
+        "params_id": point.params_id,
+        "params_sha256": hashes[0],
+        "train_seed": point.train_seed,
+        "n_steps": point.n_steps,
+        "eval_seed": point.eval_seed,
+        "n_images": n_images,
+        "n_errors": n_errors,
+        "error": n_errors / n_images if n_images else 0.0,
+        "ci95_low": low,
+        "ci95_high": high,
+        "n_shards": len(rows),
+        "eval_wall_time_s": float(sum(r["wall_time_s"] for r in rows)),
+    }
+
+
+def _by_n_steps(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    errors: dict[int, list[float]] = defaultdict(list)
+    for p in points:
+        errors[p["n_steps"]].append(p["error"])
+    out = []
+    for n_steps in sorted(errors):
+        values = np.asarray(errors[n_steps], dtype=np.float64)
+        out.append(
+            {
+                "n_steps": n_steps,
+                "n_points": int(values.size),
+                "mean_error": float(values.mean()),
+                "std_error": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+                "min_error": float(values.min()),
+                "max_error": float(values.max()),
+            }
+        )
+    return out
+
+
+def _point_order(p: Mapping[str, Any]) -> tuple:
+    return p["train_seed"], p["n_steps"], p["eval_seed"], p["params_id"]
+
+
+def summarize(
+    rows: Iterable[Mapping[str, Any]], *, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Summarize shard rows per point and per ``n_steps``.
+
+    Counts are summed over a point's shards and the error rate is ``sum(n_errors) /
+    sum(n_images)`` (never a mean of per-shard rates). Run :func:`check_coverage` first: this
+    function does not detect missing or duplicated shards.
+
+    Parameters
+    ----------
+    rows : Iterable[Mapping[str, Any]]
+        Shard rows, e.g. from :func:`snnjob.results.store.read_shard_rows` (or a table with
+        ``to_pylist()``). Each needs the point fields and ``params_sha256``, ``n_images``,
+        ``n_errors`` and ``wall_time_s``.
+    extra : Mapping[str, Any] or None
+        Further top-level entries to include (e.g. config, timings); must not use the keys
+        ``"points"`` or ``"by_n_steps"``.
+
+    Returns
+    -------
+    dict
+        ``{"points": [...], "by_n_steps": [...], **extra}``. Each point is a dict with
+        ``params_id``, ``params_sha256``, ``train_seed``, ``n_steps``, ``eval_seed``,
+        ``n_images``, ``n_errors``, ``error`` (fraction), ``ci95_low``, ``ci95_high`` (Wilson
+        95% interval), ``n_shards`` and ``eval_wall_time_s`` (sum over shards); points are
+        sorted by ``(train_seed, n_steps, eval_seed, params_id)``. Each ``by_n_steps`` entry
+        has ``n_steps``, ``n_points``, ``mean_error``, ``std_error`` (sample standard deviation
+        of the point errors across eval and training seeds; 0.0 for a single point),
+        ``min_error`` and ``max_error``, sorted by ``n_steps``.
+
+    Raises
+    ------
+    RunDirError
+        If one point mixes shards evaluated with different parameter files.
+    ValueError
+        If ``extra`` uses a reserved key or a row lacks a needed column.
+    """
+    extra = dict(extra or {})
+    clash = sorted({"points", "by_n_steps"} & extra.keys())
+    if clash:
+        raise ValueError(f"extra must not contain the keys {clash}")
+    groups = _rows_by_point(rows, _SUMMARY_FIELDS)
+    points = [_point_summary(point, point_rows) for point, point_rows in groups.items()]
+    points.sort(key=_point_order)
+    return {"points": points, "by_n_steps": _by_n_steps(points), **extra}
+
+
+def _upgrade_point(point: Mapping[str, Any], index: int) -> dict[str, Any]:
+    if not isinstance(point, Mapping):
+        raise ValueError(f"summary point {index} must be a mapping, got {type(point).__name__}")
+    if LEGACY_SEED_KEY not in point:
+        return dict(point)
+    if "eval_seed" in point and point["eval_seed"] != point[LEGACY_SEED_KEY]:
+        raise ValueError(
+            f"summary point {index} has both eval_seed = {point['eval_seed']!r} and the old "
+            f"seed = {point[LEGACY_SEED_KEY]!r}"
+        )
+    # keep the key where it was, so an upgraded summary reads like a new one
+    return {
+        ("eval_seed" if key == LEGACY_SEED_KEY else key): value
+        for key, value in point.items()
+        if key != "eval_seed"
+    }
+
+
+def upgrade_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of a summary in the current format (the input is not changed).
+
+    Points written before the rename carry the evaluation seed as ``"seed"``; it becomes
+    ``"eval_seed"`` (same position). Current summaries come back equal.
+
+    Raises
+    ------
+    ValueError
+        If ``summary`` is not a mapping with a ``"points"`` list, or a point has both keys
+        with different values.
+    """
+    if not isinstance(summary, Mapping) or not isinstance(summary.get("points"), list):
+        raise ValueError("a summary must be a JSON object with a 'points' list")
+    out = dict(summary)
+    out["points"] = [_upgrade_point(p, i) for i, p in enumerate(summary["points"])]
+    return out
+
+
+def load_summary(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]:
+    """Read a ``summary.json`` (or take an already loaded one) in the current format.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or Mapping[str, Any]
+        Path of a ``summary.json``, or its parsed content.
+
+    Returns
+    -------
+    dict
+        The summary as :func:`summarize` returns it (plus its extra entries); older formats
+        are upgraded by :func:`upgrade_summary` (point key ``"seed"`` -> ``"eval_seed"``).
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read (e.g. :class:`FileNotFoundError`).
+    ValueError
+        If it is not JSON or not a summary; the message names the file.
+    """
+    if isinstance(source, Mapping):
+        return upgrade_summary(source)
+    path = Path(source)
+    text = path.read_text(encoding="utf-8")
+    try:
+        return upgrade_summary(json.loads(text))
+    except ValueError as exc:
+        raise ValueError(f"{path} is not an snnjob summary.json: {exc}") from exc
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as strict JSON atomically (:func:`snnjob.atomic.write_json_atomic`);
+    :class:`PointKey` values are written as mappings of the :data:`POINT_FIELDS`."""
+    return _write_json_atomic(path, obj, default=_point_json)
+
+
+def _point_json(obj: Any) -> Any:
+    if isinstance(obj, PointKey):
+        return obj.as_dict()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")

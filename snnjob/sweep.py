@@ -1,0 +1,298 @@
+"""The evaluation sweep: shard planning, the pool of evaluation workers, and running it.
+
+A sweep is every (parameter set, ``n_steps``, evaluation seed) *point* x *shard* of
+consecutive test images. :class:`EvalService` owns what every evaluation of a job shares:
+the worker pool, the test set put into the object store once, the parameter sets
+broadcast once by the driver (an object put by an actor would die with it), and a
+:class:`~snnjob.scheduler.Scheduler` for each batch of requests. The sweep, the rate-mode
+pass and the plot traces all go through :meth:`EvalService.evaluate`.
+
+:func:`run_sweep` evaluates the shards not yet in ``OUT/results`` and writes each as it
+lands (driver-side: no shared file system needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ray
+
+from snnjob.config import JobConfig
+from snnjob.errors import ConfigError, SnnjobError
+from snnjob.messages import ShardOutcome, ShardRequest
+from snnjob.params import ParamSet
+from snnjob.results import PointKey
+from snnjob.results.summary import wilson_interval
+from snnjob.rundir import RunDir
+from snnjob.scheduler import Scheduler
+from snnjob.session import cluster_info
+
+log = logging.getLogger(__name__)
+
+
+def shard_bounds(n_items: int, shard_size: int) -> list[tuple[int, int]]:
+    """Split ``range(n_items)`` into consecutive ``(start, stop)`` shards of ``shard_size``
+    (the last may be shorter), covering every index exactly once.
+
+    Raises ``ValueError`` if either size is not a positive integer.
+    """
+    for label, value in (("n_items", n_items), ("shard_size", shard_size)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    n_items, shard_size = int(n_items), int(shard_size)
+    return [(start, min(start + shard_size, n_items)) for start in range(0, n_items, shard_size)]
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One shard of one sweep point: the parameter set and the worker's request."""
+
+    pset: ParamSet
+    shard_id: int
+    request: ShardRequest
+
+    @property
+    def point(self) -> PointKey:
+        r = self.request
+        return PointKey(self.pset.id, self.pset.train_seed, r.n_steps, r.eval_seed)
+
+    def __str__(self) -> str:
+        return f"shard {self.shard_id} of {self.point.slug}"
+
+
+def plan_shards(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[ShardTask]:
+    """Every (params, n_steps, eval seed) x shard, point-major (workers rebuild less)."""
+    e = cfg.eval
+    bounds = shard_bounds(n_images, e.effective_shard_size)
+    return [
+        ShardTask(p, i, ShardRequest(p.id, a, b, n, s, e.minibatch_size, e.unroll))
+        for p in psets
+        for n in e.n_steps
+        for s in e.seeds
+        for i, (a, b) in enumerate(bounds)
+    ]
+
+
+def pool_size(cfg: JobConfig, info: dict[str, Any], n_tasks: int) -> int:
+    """Workers to start: ``resources.workers``, else as many as the cluster fits."""
+    r = cfg.resources
+    if r.workers is not None:
+        return max(1, min(r.workers, n_tasks))
+    n = int(info["cpus"] // r.cpus_per_worker)
+    if r.gpus_per_worker > 0:
+        n = min(n, int(info["gpus"] // r.gpus_per_worker))
+    if n < 1:
+        raise ConfigError(
+            f"the cluster ({info['cpus']:g} CPUs, {info['gpus']:g} GPUs) cannot fit one worker "
+            f"of resources.cpus_per_worker={r.cpus_per_worker}, "
+            f"resources.gpus_per_worker={r.gpus_per_worker}"
+        )
+    return max(1, min(n, n_tasks))
+
+
+class EvalService:
+    """The evaluation side of one job (see the module docstring); close it when done."""
+
+    def __init__(self, cfg: JobConfig, images: np.ndarray, labels: np.ndarray):
+        self.cfg = cfg
+        self.images, self.labels = images, labels
+        self._data_refs: tuple[ray.ObjectRef, ray.ObjectRef] | None = None
+        self.workers: list[Any] = []  # EvalWorker handles, started on first use
+        self.workers_lost = 0
+
+    def evaluate(
+        self, tasks: list[ShardTask], *, workers: int
+    ) -> Iterator[tuple[ShardTask, ShardOutcome]]:
+        """Yield ``(task, outcome)`` for every task as it lands, on up to ``workers`` workers."""
+        from snnjob.actors import EvalWorker
+
+        r = self.cfg.resources
+        while len(self.workers) < workers:
+            self.workers.append(
+                EvalWorker.options(
+                    num_cpus=r.cpus_per_worker,
+                    num_gpus=r.gpus_per_worker,
+                    max_restarts=0,  # a lost worker's shards go to live workers instead
+                    scheduling_strategy="SPREAD",
+                ).remote(self.cfg.model, r.cpus_per_worker)
+            )
+        for task in tasks:
+            if task.pset.ref is None:  # broadcast once, owned by the driver
+                task.pset.ref = ray.put(task.pset.params)
+        if self._data_refs is None:  # the test set, once per job
+            self._data_refs = (ray.put(np.ascontiguousarray(self.images)), ray.put(self.labels))
+        images_ref, labels_ref = self._data_refs
+
+        def submit(worker, task: ShardTask) -> ray.ObjectRef:
+            return worker.evaluate.remote(task.request, task.pset.ref, images_ref, labels_ref)
+
+        scheduler = Scheduler(self.workers[:workers], submit, max_attempts=3, describe=str)
+        try:
+            for task, outcome in scheduler.run(tasks):
+                if outcome.params_sha256 != task.pset.sha256:
+                    raise SnnjobError(
+                        f"worker {outcome.node}:{outcome.pid} evaluated parameters with sha256 "
+                        f"{outcome.params_sha256}, expected {task.pset.sha256}: the broadcast "
+                        f"was corrupted"
+                    )
+                yield task, outcome
+        finally:
+            lost = set(scheduler.stats.lost_actors)
+            self.workers_lost += len(lost)
+            for i in sorted(lost, reverse=True):  # kill them in case they come back
+                ray.kill(self.workers.pop(i))
+
+    def builds(self) -> int:
+        """Simulator builds over the live workers (for the run's statistics)."""
+        stats = ray.get([w.stats.remote() for w in self.workers], timeout=30)
+        return sum(s.builds for s in stats)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            ray.kill(worker)
+        self.workers = []
+
+    def __enter__(self) -> EvalService:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def run_sweep(
+    cfg: JobConfig,
+    run: RunDir,
+    psets: list[ParamSet],
+    service: EvalService,
+    *,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate every (point, shard) not yet in ``run``; write each as it lands."""
+    from snnjob.results.store import completed_shards, write_shard
+
+    tasks = plan_shards(cfg, psets, len(service.images))
+    done = completed_shards(run.path)
+    todo = [t for t in tasks if (t.point, t.shard_id) not in done]
+    stats = {"tasks": len(tasks), "skipped": len(tasks) - len(todo), "workers": 0}
+    if not todo:
+        log.info("all %d shards already written; nothing to evaluate", len(tasks))
+        return stats
+    stats["workers"] = n_workers = pool_size(cfg, cluster_info(), len(todo))
+    log.info(
+        "evaluating %d of %d shards (%d already written) on %d worker(s)",
+        len(todo), len(tasks), stats["skipped"], n_workers,
+    )  # fmt: skip
+    bar = _progress_bar(len(tasks), stats["skipped"], enabled=progress)
+    t0, images_done = time.perf_counter(), 0
+    try:
+        for task, outcome in service.evaluate(todo, workers=n_workers):
+            write_shard(
+                run.path,
+                point=task.point,
+                shard_id=task.shard_id,
+                row=_shard_row(task, outcome),
+                predictions=_predictions(task, outcome) if cfg.eval.save_predictions else None,
+            )
+            images_done += outcome.n_images
+            bar.update(1)
+            rate = images_done / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix_str(f"{rate:.1f} img/s, {rate * task.request.n_steps:.0f} img-steps/s")
+    finally:
+        bar.close()
+        stats["eval_wall_time_s"] = time.perf_counter() - t0
+        stats["images_evaluated"] = images_done
+        stats["workers_lost"] = service.workers_lost
+        with contextlib.suppress(Exception):  # statistics only
+            stats["worker_builds"] = service.builds()
+    return stats
+
+
+def rate_mode_errors(cfg: JobConfig, psets: list[ParamSet], service: EvalService) -> list[dict]:
+    """Each parameter set's test error with ``LIFRate`` neurons (one step, no spikes).
+
+    What training achieved before any spiking: the gap to the spiking error at ``n_steps``
+    is the cost of spiking. Sharded over the pool like the sweep; counts are summed.
+    """
+    e = cfg.eval
+    bounds = shard_bounds(len(service.images), e.effective_shard_size)
+    tasks = [
+        ShardTask(p, i, ShardRequest(p.id, a, b, 1, 0, e.minibatch_size, 1, rate=True))
+        for p in psets
+        for i, (a, b) in enumerate(bounds)
+    ]
+    counts = {p.id: [0, 0] for p in psets}
+    workers = min(len(tasks), max(1, len(service.workers)))
+    for task, outcome in service.evaluate(tasks, workers=workers):
+        counts[task.pset.id][0] += outcome.n_errors
+        counts[task.pset.id][1] += outcome.n_images
+    rows = []
+    for p in psets:
+        n_err, n = counts[p.id]
+        low, high = wilson_interval(n_err, n)
+        rows.append({
+            "params_id": p.id, "train_seed": p.train_seed, "n_images": n, "n_errors": n_err,
+            "error": n_err / n, "ci95_low": low, "ci95_high": high,
+        })  # fmt: skip
+        log.info("rate-mode (LIFRate, 1 step) test error, training seed %d: %.2f%% (%d/%d)",
+                 p.train_seed, 100 * n_err / n, n_err, n)  # fmt: skip
+    return rows
+
+
+def output_traces(
+    cfg: JobConfig, pset: ParamSet, service: EvalService, *, n_steps: int, eval_seed: int, k: int
+) -> ShardOutcome:
+    """The first ``k`` test images' filtered outputs at every step (for the plots)."""
+    e = cfg.eval
+    request = ShardRequest(
+        pset.id, 0, k, n_steps, eval_seed, e.minibatch_size, e.unroll, keep_traces=k
+    )
+    ((_, outcome),) = service.evaluate([ShardTask(pset, 0, request)], workers=1)
+    return outcome
+
+
+def _shard_row(task: ShardTask, outcome: ShardOutcome) -> dict[str, Any]:
+    r = task.request
+    return {
+        "params_sha256": task.pset.sha256,
+        "minibatch_size": r.minibatch_size,
+        "first_index": r.start,
+        "last_index": r.stop - 1,
+        "n_images": outcome.n_images,
+        "n_errors": outcome.n_errors,
+        "wall_time_s": outcome.wall_time_s + outcome.build_time_s,
+        "worker_node": outcome.node,
+        "worker_pid": outcome.pid,
+        "finished_at": _dt.datetime.now(_dt.UTC),
+    }
+
+
+def _predictions(task: ShardTask, outcome: ShardOutcome) -> dict[str, np.ndarray]:
+    return {
+        "image_index": np.arange(task.request.start, task.request.stop, dtype=np.int64),
+        "label": outcome.labels,
+        "prediction": outcome.predictions,
+        "output": outcome.outputs,
+    }
+
+
+def _progress_bar(total: int, initial: int, *, enabled: bool):
+    from tqdm import tqdm
+
+    tty = sys.stderr.isatty()
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="shard",
+        desc="spiking eval",
+        disable=not enabled,
+        mininterval=0.5 if tty else 10.0,
+        dynamic_ncols=tty,
+    )

@@ -1,0 +1,124 @@
+"""The training side of a job: reuse finished parameter files, train the rest on Ray actors.
+
+One :class:`~snnjob.actors.TrainerActor` per missing training seed (GPU when the cluster
+has one), as many at once as resources allow; each finished training is saved to
+``OUT/params/seed-<k>.npz`` as soon as it lands, before the others finish, and the actor is
+killed to free its CPUs. An actor that dies restarts and resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from snnjob.architecture import weight_shapes
+from snnjob.config import JobConfig
+from snnjob.errors import ConfigError, ParamsError
+from snnjob.messages import TrainOutcome
+from snnjob.params import ParamSet, load_params, save_params
+from snnjob.rundir import RunDir
+from snnjob.session import cluster_info
+
+log = logging.getLogger(__name__)
+
+
+def obtain_params(
+    cfg: JobConfig,
+    run: RunDir,
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    *,
+    params_file: str | Path | None = None,
+    config_name: str = "",
+) -> list[ParamSet]:
+    """Load ``params_file``, reuse finished trainings in ``run``, train the rest on actors."""
+    expected = weight_shapes(cfg.model.preset)
+    if params_file is not None:
+        params, meta = load_params(params_file, expected=expected)
+        trained = (meta.get("config") or {}).get("model", {}).get("preset", cfg.model.preset)
+        if trained != cfg.model.preset:
+            raise ParamsError(
+                f"{params_file} was trained for model.preset={trained!r} but this config uses "
+                f"{cfg.model.preset!r} (same shapes, different network); "
+                f"add --set model.preset={trained}"
+            )
+        seed = int(meta.get("train_seed", 0))
+        return [ParamSet(seed, params, meta["sha256"], Path(params_file), meta.get("metrics", {}))]
+
+    sets: dict[int, ParamSet] = {}
+    pending = []
+    for seed in cfg.train.seeds:
+        path = run.params_file(seed)
+        if path.exists():
+            params, meta = load_params(path, expected=expected)
+            log.info("training seed %d: reusing %s", seed, path)
+            sets[seed] = ParamSet(seed, params, meta["sha256"], path, meta.get("metrics", {}))
+        else:
+            pending.append(seed)
+    for seed, outcome in train_on_actors(cfg, run, train_images, train_labels, pending):
+        path = run.params_file(seed)
+        side = save_params(
+            path,
+            outcome.params,
+            {
+                "config": cfg.to_dict(),
+                "config_name": config_name,
+                "train_seed": seed,
+                "metrics": outcome.metrics,
+                "trained_on": {"node": outcome.node, "pid": outcome.pid},
+            },
+        )
+        sets[seed] = ParamSet(seed, outcome.params, side["sha256"], path, outcome.metrics)
+    return [sets[s] for s in cfg.train.seeds]
+
+
+def train_on_actors(
+    cfg: JobConfig, run: RunDir, images: np.ndarray, labels: np.ndarray, seeds: list[int]
+) -> Iterator[tuple[int, TrainOutcome]]:
+    """One TrainerActor per seed, as many at once as resources allow; yields as each ends."""
+    if not seeds:
+        return
+    from snnjob.actors import TrainerActor
+
+    info = cluster_info()
+    use_gpu = cfg.train.device in ("auto", "gpu") and info["gpus"] > 0
+    if cfg.train.device == "gpu" and info["gpus"] == 0:
+        raise ConfigError(
+            "train.device=gpu but the Ray cluster has no GPU; use train.device=auto (GPU when "
+            "there is one, else CPU) or add a GPU node"
+        )
+    cpus = cfg.resources.trainer_cpus or max(
+        1, int(min(info["max_node_cpus"], info["cpus"] // len(seeds)))
+    )
+    log.info("training seeds %s on %s (%d CPU(s) each)", seeds, "GPU" if use_gpu else "CPU", cpus)
+    images_ref, labels_ref = ray.put(images), ray.put(labels)
+    actors, refs = {}, {}
+    for seed in seeds:
+        actor = TrainerActor.options(
+            num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_restarts=2, max_task_retries=2
+        ).remote(cpus)
+        actors[seed] = actor
+        ckpt = str(run.checkpoint_dir(seed))
+        refs[actor.train.remote(cfg, images_ref, labels_ref, seed=seed, checkpoint_dir=ckpt)] = seed
+    try:
+        remaining = list(refs)
+        while remaining:
+            (done,), remaining = ray.wait(remaining, num_returns=1)
+            seed = refs[done]
+            outcome: TrainOutcome = ray.get(done)
+            m = outcome.metrics
+            accuracy = m["final_rate_accuracy"]
+            log.info(
+                "training seed %d done: %d epochs, %.0f s, rate-mode train accuracy %.4f",
+                seed, m["epochs"], m["train_wall_time_s"],
+                accuracy if accuracy is not None else float("nan"),
+            )  # fmt: skip
+            ray.kill(actors.pop(seed))  # free its CPUs/GPU for the others
+            yield seed, outcome
+    finally:
+        for actor in actors.values():
+            ray.kill(actor)
