@@ -7,6 +7,7 @@ folder; results come back to the driver as numpy arrays and counts.
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import time
@@ -73,6 +74,7 @@ class EvalWorker:
         self.evaluator = None
         self.builds = 0
         self._hashes: dict[str, str] = {}
+        atexit.register(self.close)  # a simulator left open warns when the process exits
 
     def evaluate(
         self,
@@ -87,9 +89,7 @@ class EvalWorker:
 
         build_s = 0.0
         if request.simulator_key != self.key:
-            if self.evaluator is not None:
-                self.evaluator.close()
-                self.evaluator = None
+            self.close()
             t0 = time.perf_counter()
             self.evaluator = SpikingEvaluator(
                 self.model,
@@ -120,6 +120,12 @@ class EvalWorker:
             pid=os.getpid(),
             traces=res.traces,
         )
+
+    def close(self) -> None:
+        """Close the simulator (also at process exit)."""
+        if self.evaluator is not None:
+            self.evaluator.close()
+            self.evaluator = None
 
     def stats(self) -> WorkerStats:
         return WorkerStats(self.builds, _node(), os.getpid())
