@@ -68,7 +68,12 @@ class EvalWorker:
     """Holds one simulator, rebuilt only when a request's :attr:`simulator_key` changes."""
 
     def __init__(self, model: ModelConfig, n_threads: int):
+        t0 = time.perf_counter()
         _limit_threads(n_threads)
+        import snnjob.evaluate  # noqa: F401 - TensorFlow and NengoDL, before the first request
+
+        self.import_s = time.perf_counter() - t0
+        self.ready_at = time.time()
         self.model = model
         self.key: tuple | None = None
         self.evaluator = None
@@ -106,16 +111,21 @@ class EvalWorker:
         if request.params_id not in self._hashes:
             self._hashes[request.params_id] = params_sha256(params)
         window = slice(request.start, request.stop)
-        res = self.evaluator.run(images[window], labels[window], keep_traces=request.keep_traces)
+        res = self.evaluator.run(
+            images[window],
+            labels[window],
+            readouts=request.readouts,
+            keep_traces=request.keep_traces,
+        )
         return ShardOutcome(
             params_sha256=self._hashes[request.params_id],
-            predictions=res.predictions,
             labels=res.labels,
-            outputs=res.outputs,
+            readouts=res.readouts,
+            step_errors=res.step_errors,
             n_images=res.n_images,
-            n_errors=res.n_errors,
             wall_time_s=res.wall_time_s,
             build_time_s=build_s,
+            first_batch_s=res.first_batch_s,
             node=_node(),
             pid=os.getpid(),
             traces=res.traces,
@@ -128,4 +138,4 @@ class EvalWorker:
             self.evaluator = None
 
     def stats(self) -> WorkerStats:
-        return WorkerStats(self.builds, _node(), os.getpid())
+        return WorkerStats(self.builds, _node(), os.getpid(), self.import_s, self.ready_at)

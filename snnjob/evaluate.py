@@ -8,9 +8,10 @@ minibatch is padded with copies of its first image and the padding dropped.
 
 With ``stateful=False`` every minibatch starts from the simulator's initial state,
 which the evaluation seed fixes (it seeds the Nengo network, which draws the neurons'
-random initial voltages); an image's
-prediction therefore depends only on (params, n_steps, seed), not on which shard or
-minibatch it is evaluated in.
+random initial voltages); an image's prediction therefore depends only on (params,
+n_steps, seed), not on which shard or minibatch it is evaluated in. The network is causal,
+so one run of ``n_steps`` also gives the output of every shorter run: :meth:`run` reads
+any ``readouts`` steps and the error at every step from the same simulation.
 
 ``rate=True`` runs the same weights with ``LIFRate`` neurons for one step instead (the
 rate approximation that training optimised): the difference between the two errors is
@@ -33,13 +34,36 @@ from snnjob.params import Params
 
 @dataclass
 class EvalResult:
-    """Per-image outcome of a spiking evaluation, plus counts (never a rate)."""
+    """Per-image outcome of a spiking evaluation, plus counts (never a rate).
 
-    predictions: np.ndarray  # (n,) int64: argmax of the filtered output at the last step
+    One simulation of ``n_steps`` steps is read at every requested ``readout`` step: with
+    ``stateful=False`` the network starts every image from the same state and is causal, so
+    the filtered output at step ``t`` is the output of a run of ``t`` steps.
+    """
+
     labels: np.ndarray  # (n,) int64
-    outputs: np.ndarray  # (n, 10) float32: filtered output at the last step
+    readouts: dict[int, np.ndarray]  # step -> (n, N_CLASSES) float32 filtered output there
+    step_errors: np.ndarray  # (n_steps,) int64: errors when reading at step 1, 2, ...
     wall_time_s: float
-    traces: np.ndarray | None = None  # (k, n_steps, 10) filtered outputs of the first k images
+    traces: np.ndarray | None = None  # (k, n_steps, N_CLASSES) outputs of the first k images
+    first_batch_s: float = 0.0  # wall time of the first minibatch (tracing included)
+
+    @property
+    def n_steps(self) -> int:
+        return int(len(self.step_errors))
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """(n, N_CLASSES) filtered output at the last step."""
+        return self.readouts[self.n_steps]
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """(n,) int64 argmax of the output at the last step."""
+        return self.predictions_at(self.n_steps)
+
+    def predictions_at(self, step: int) -> np.ndarray:
+        return np.argmax(self.readouts[step], axis=1).astype(np.int64)
 
     @property
     def n_images(self) -> int:
@@ -47,7 +71,7 @@ class EvalResult:
 
     @property
     def n_errors(self) -> int:
-        return int(np.count_nonzero(self.predictions != self.labels))
+        return int(self.step_errors[-1])
 
 
 def unroll_for(n_steps: int, max_unroll: int) -> int:
@@ -114,16 +138,31 @@ class SpikingEvaluator:
         set_layer_params(self.handles, params)
         self.build_time_s = time.perf_counter() - t0
 
-    def run(self, images: np.ndarray, labels: np.ndarray, *, keep_traces: int = 0) -> EvalResult:
-        """Evaluate ``images`` (N, 784) against ``labels`` (N,), one minibatch at a time."""
+    def run(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        readouts: tuple[int, ...] = (),
+        keep_traces: int = 0,
+    ) -> EvalResult:
+        """Evaluate ``images`` (N, 784) against ``labels`` (N,), one minibatch at a time.
+
+        ``readouts``: the steps (1..n_steps) whose filtered outputs to return, besides the
+        last one, which is always read. The error at every step comes for free.
+        """
         images = np.asarray(images, dtype=np.float32)
         labels = np.asarray(labels, dtype=np.int64)
         if images.ndim != 2 or images.shape[1] != self.handles.inp.size_out:
             raise ValueError(f"images must have shape (N, 784), got {images.shape}")
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        steps = sorted({*map(int, readouts), self.n_steps})
+        if steps[0] < 1 or steps[-1] > self.n_steps:
+            raise ValueError(f"readout steps must be within 1..{self.n_steps}, got {readouts}")
         n, mb = len(images), self.minibatch_size
-        outputs = np.empty((n, N_CLASSES), dtype=np.float32)
+        outputs = {t: np.empty((n, N_CLASSES), dtype=np.float32) for t in steps}
+        step_errors = np.zeros(self.n_steps, dtype=np.int64)
         traces = []
         t0 = time.perf_counter()
         for start in range(0, n, mb):
@@ -133,16 +172,22 @@ class SpikingEvaluator:
                 batch = np.concatenate([batch, np.repeat(batch[:1], mb - real, axis=0)])
             x = np.broadcast_to(batch[:, None, :], (mb, self.n_steps, batch.shape[1]))
             out = self.sim.predict_on_batch({self.handles.inp: np.ascontiguousarray(x)})
-            filt = out[self._probe][:real]
-            outputs[start : start + real] = filt[:, -1]
+            if start == 0:
+                first_batch_s = time.perf_counter() - t0
+            filt = out[self._probe][:real]  # (real, n_steps, N_CLASSES)
+            for t in steps:
+                outputs[t][start : start + real] = filt[:, t - 1]
+            wrong = np.argmax(filt, axis=2) != labels[start : start + real, None]
+            step_errors += np.count_nonzero(wrong, axis=0)
             if len(traces) * mb < keep_traces:
                 traces.append(filt[: keep_traces - start].astype(np.float32))
         return EvalResult(
-            predictions=np.argmax(outputs, axis=1).astype(np.int64),
             labels=labels,
-            outputs=outputs,
+            readouts=outputs,
+            step_errors=step_errors,
             wall_time_s=time.perf_counter() - t0,
             traces=np.concatenate(traces) if traces else None,
+            first_batch_s=first_batch_s if n else 0.0,
         )
 
     def close(self) -> None:
@@ -165,6 +210,7 @@ def evaluate(
     seed: int,
     minibatch_size: int = 200,
     unroll: int = 10,
+    readouts: tuple[int, ...] = (),
     keep_traces: int = 0,
     rate: bool = False,
 ) -> EvalResult:
@@ -178,4 +224,4 @@ def evaluate(
         unroll=unroll,
         rate=rate,
     ) as ev:
-        return ev.run(images, labels, keep_traces=keep_traces)
+        return ev.run(images, labels, readouts=readouts, keep_traces=keep_traces)

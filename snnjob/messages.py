@@ -24,7 +24,10 @@ class ShardRequest:
     start, stop
         Test-image range (``stop`` exclusive).
     n_steps
-        Timesteps each image is presented for.
+        Timesteps each image is presented for (one simulation of this length).
+    readouts
+        The steps (``<= n_steps``) to read the filtered output at: one sweep point each
+        (the last step is always read).
     eval_seed
         Seed of the Nengo network (the neurons' random initial states).
     minibatch_size, unroll
@@ -42,6 +45,7 @@ class ShardRequest:
     eval_seed: int
     minibatch_size: int
     unroll: int
+    readouts: tuple[int, ...] = ()
     rate: bool = False
     keep_traces: int = 0
 
@@ -57,16 +61,24 @@ class ShardOutcome:
     """What an evaluation worker returns for one :class:`ShardRequest` (counts, never rates)."""
 
     params_sha256: str  # hash of the parameters the worker really used
-    predictions: np.ndarray  # (n,) int64
     labels: np.ndarray  # (n,) int64
-    outputs: np.ndarray  # (n, N_CLASSES) float32, filtered output at the last step
+    readouts: dict[int, np.ndarray]  # step -> (n, N_CLASSES) float32 filtered output there
+    step_errors: np.ndarray  # (n_steps,) int64 errors when reading at step 1, 2, ...
     n_images: int
-    n_errors: int
     wall_time_s: float  # simulation time of this shard
     build_time_s: float  # simulator build paid by this shard (0 when reused)
+    first_batch_s: float  # wall time of the shard's first minibatch (part of wall_time_s)
     node: str
     pid: int
     traces: np.ndarray | None = None  # (k, n_steps, N_CLASSES) when requested
+
+    def n_errors(self, step: int) -> int:
+        """Errors when reading the output at ``step``."""
+        return int(self.step_errors[step - 1])
+
+    def predictions(self, step: int) -> np.ndarray:
+        """(n,) int64 argmax of the output at ``step`` (one of the request's readouts)."""
+        return np.argmax(self.readouts[step], axis=1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -86,3 +98,5 @@ class WorkerStats:
     builds: int
     node: str
     pid: int
+    import_s: float  # importing TensorFlow and NengoDL when the worker started
+    ready_at: float  # time.time() when the worker was ready for its first request

@@ -226,12 +226,38 @@ def _draw_seed_lines(ax, lines: dict[tuple, list[Mapping[str, Any]]], *, single:
         ax.set_xlim(centre - 3 * width, centre + 3 * width)
 
 
+def _draw_curves(ax, curves: Sequence[Mapping[str, Any]], lines: dict[tuple, list]) -> None:
+    """Each curve over every step with its band; the sweep's points marked with error bars."""
+    multi_params = len({c["params_id"] for c in curves}) > 1
+    show_legend = len(curves) <= 10
+    for c in curves:
+        key = (c["params_id"], c["train_seed"], c["eval_seed"])
+        x = np.arange(1, len(c["error"]) + 1)
+        label = f"train seed {key[1]}, eval seed {key[2]}"
+        if multi_params:
+            label = f"{key[0]}: {label}"
+        (line,) = ax.plot(x, 100.0 * np.asarray(c["error"]), lw=1.0, alpha=0.8,
+                          label=label if show_legend else None)  # fmt: skip
+        band = (100.0 * np.asarray(c["ci95_low"]), 100.0 * np.asarray(c["ci95_high"]))
+        ax.fill_between(x, *band, color=line.get_color(), alpha=0.12, lw=0)
+        pts = lines.get(key, [])
+        if pts:
+            px = np.array([p["n_steps"] for p in pts], dtype=np.float64)
+            py = 100.0 * np.array([p["error"] for p in pts])
+            err = [py - 100.0 * np.array([p["ci95_low"] for p in pts]),
+                   100.0 * np.array([p["ci95_high"] for p in pts]) - py]  # fmt: skip
+            ax.errorbar(px, py, yerr=err, fmt="o", ms=5, capsize=3, color=line.get_color())
+    ax.set_xlim(0, max(len(c["error"]) for c in curves) + 1)
+
+
 def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
     """Plot test error (%) against ``n_steps`` from a :func:`snnjob.results.summarize` result.
 
-    One thin line per (params id, training seed, eval seed) with its 95% Wilson interval as a
-    shaded band (as error bars when there is a single ``n_steps``), plus the mean across seeds
-    as a thick line. Both axes are linear.
+    With per-step curves (``summary["curves"]``): one continuous line per (params id,
+    training seed, eval seed) over every step with its 95% Wilson band, the requested
+    ``n_steps`` marked on it with error bars, and the mean across seeds at those points as
+    a thick line. Without curves (older summaries): one thin line per seed pair through the
+    requested points (dodged error bars when there is a single ``n_steps``). Linear axes.
 
     Parameters
     ----------
@@ -254,7 +280,11 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     steps = sorted({p["n_steps"] for p in points})
     fig = Figure(figsize=(7.0, 4.5), layout="constrained")
     ax = fig.subplots()
-    _draw_seed_lines(ax, lines, single=len(steps) == 1)
+    curves = summary.get("curves") or []
+    if curves:
+        _draw_curves(ax, curves, lines)
+    else:
+        _draw_seed_lines(ax, lines, single=len(steps) == 1)
     by_steps = summary.get("by_n_steps") or []
     if by_steps:
         mx = [b["n_steps"] for b in by_steps]

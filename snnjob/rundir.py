@@ -9,6 +9,7 @@
       checkpoints/seed-<k>/    per-epoch training checkpoints (resume)
       results/                 Parquet, one row per (sweep point, shard)
       predictions/             Parquet, one row per (sweep point, image)
+      curves/                  Parquet, errors at every step, per (params, eval seed, shard)
       summary.json             counts summed over shards, intervals, timings
       plots/*.png              digits, outputs over time, error vs n_steps
 
@@ -30,6 +31,7 @@ from snnjob.errors import RunDirError
 
 RESULTS = "results"
 PREDICTIONS = "predictions"
+CURVES = "curves"
 PARAMS = "params"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
@@ -39,7 +41,7 @@ LOCK = ".snnjob.lock"
 PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png")
 
 # What --overwrite deletes: everything a run produced (config.yaml is rewritten).
-_RUN_FILES = (RESULTS, PREDICTIONS, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
+_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
 # Config sections and keys that do not change results: a re-run may differ in these.
 _RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download")}
 
@@ -62,6 +64,10 @@ class RunDir:
     @property
     def predictions(self) -> Path:
         return self.path / PREDICTIONS
+
+    @property
+    def curves(self) -> Path:
+        return self.path / CURVES
 
     @property
     def params(self) -> Path:

@@ -6,9 +6,10 @@ Flow of one ``snnjob run`` (Ray connected by :func:`snnjob.session.connect`)::
     -> load MNIST on the driver                                     snnjob.mnist
     -> params per training seed: reuse OUT/params/seed-k.npz, or    snnjob.training
        train on TrainerActors (GPU when there is one; restarts resume from checkpoints)
-    -> every (point, shard) not yet in OUT/results over a pool of   snnjob.sweep
-       EvalWorkers (parameters and test set put once by the driver), each shard written
-       to Parquet as it lands                                       snnjob.results.store
+    -> every (params, eval seed, shard) not yet in OUT/results over snnjob.sweep
+       a pool of EvalWorkers (parameters and test set put once by the driver): ONE
+       simulation of max(n_steps) per shard, read at every requested n_steps and at
+       every step (the curve); written to Parquet as it lands       snnjob.results.store
     -> coverage check, summary.json (counts summed over shards)     snnjob.results.summary
     -> rate-mode error and plots (diagnostics: a failure is logged, results are kept)
 """
@@ -79,16 +80,28 @@ def run_job(
 
 def summarize_run(cfg: JobConfig, run: RunDir, psets: list[ParamSet], n_test: int) -> dict:
     """Check that this job's points are complete in ``OUT/results``; sum their counts."""
+    from snnjob.results.curves import summarize_curves
+    from snnjob.results.curvestore import read_curve_rows
     from snnjob.results.store import read_shard_rows
     from snnjob.results.summary import check_coverage, summarize
 
-    wanted = {t.point for t in plan_shards(cfg, psets, n_test)}
+    tasks = plan_shards(cfg, psets, n_test)
+    wanted = {p for t in tasks for p in t.points}
     rows = [r for r in read_shard_rows(run.path) if _point_of(r) in wanted]
     problems = check_coverage(rows, n_test, expected=wanted)
     if problems:
         lines = [f"{k.slug}: {'; '.join(v)}" for k, v in problems.items()]
         raise SnnjobError("incomplete or inconsistent results:\n  " + "\n  ".join(lines))
-    return summarize(rows)
+    summary = summarize(rows)
+    sims = {(p.params_id, p.train_seed, p.eval_seed) for p in wanted}
+    curve_rows = [
+        r for r in read_curve_rows(run.path)
+        if (r["params_id"], r["train_seed"], r["eval_seed"]) in sims
+    ]  # fmt: skip
+    summary["curves"], missing = summarize_curves(curve_rows, n_test)
+    for line in missing:
+        log.warning("%s; the summary and plot leave it out", line)
+    return summary
 
 
 def add_diagnostics(cfg, run, psets, service, summary, *, redraw: bool) -> None:
@@ -114,14 +127,13 @@ def make_plots(cfg, run, psets, service, summary) -> None:
 
     k = min(16, len(service.images))
     images, labels = service.images[:k], service.labels[:k]
-    out = output_traces(
-        cfg, psets[0], service, n_steps=max(cfg.eval.n_steps), eval_seed=cfg.eval.seeds[0], k=k
-    )
-    plot_digits(run.plot("digits.png"), images, labels, predictions=out.predictions, n=k)
+    n_steps = max(cfg.eval.n_steps)
+    out = output_traces(cfg, psets[0], service, n_steps=n_steps, eval_seed=cfg.eval.seeds[0], k=k)
+    plot_digits(run.plot("digits.png"), images, labels, predictions=out.predictions(n_steps), n=k)
     plot_outputs_over_time(
         run.plot("outputs_over_time.png"), images, out.traces, labels, n=min(5, k)
     )
-    if len(cfg.eval.n_steps) > 1:
+    if len(cfg.eval.n_steps) > 1 or summary.get("curves"):
         plot_error_vs_steps(run.plot("error_vs_steps.png"), summary)
 
 

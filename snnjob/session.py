@@ -10,6 +10,7 @@ import logging
 import os
 import stat
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from snnjob.errors import ConfigError
 
 log = logging.getLogger(__name__)
+_RAY_START_S: float | None = None  # how long connect() took to start or join Ray
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
@@ -40,6 +42,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     )
     if ray.is_initialized():
         return cluster_info()
+    t0 = time.perf_counter()
     if local:
         ray.init(
             num_cpus=num_cpus,
@@ -52,6 +55,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
         if num_cpus is not None:
             raise ConfigError("--num-cpus only applies to a local Ray instance (no --address)")
         ray.init(address=address, logging_level=logging.WARNING)
+    global _RAY_START_S
+    _RAY_START_S = time.perf_counter() - t0
     info = cluster_info()
     log.info(
         "Ray: %d node(s), %g CPU(s), %g GPU(s)%s",
@@ -91,6 +96,7 @@ def cluster_info() -> dict[str, Any]:
         "gpus": float(res.get("GPU", 0)),
         "max_node_cpus": max((n["Resources"].get("CPU", 0) for n in nodes), default=0),
         "dashboard": _dashboard_url(),
+        "ray_start_s": _RAY_START_S,
     }
 
 

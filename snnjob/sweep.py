@@ -27,7 +27,7 @@ import ray
 
 from snnjob.config import JobConfig
 from snnjob.errors import ConfigError, SnnjobError
-from snnjob.messages import ShardOutcome, ShardRequest
+from snnjob.messages import ShardOutcome, ShardRequest, WorkerStats
 from snnjob.params import ParamSet
 from snnjob.results import PointKey
 from snnjob.results.summary import wilson_interval
@@ -53,29 +53,36 @@ def shard_bounds(n_items: int, shard_size: int) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class ShardTask:
-    """One shard of one sweep point: the parameter set and the worker's request."""
+    """One shard of one simulation: a parameter set, an evaluation seed, a range of images.
+
+    The simulation runs the longest ``n_steps`` of the sweep once and is read at every
+    requested ``n_steps`` (``request.readouts``): one sweep point each.
+    """
 
     pset: ParamSet
     shard_id: int
     request: ShardRequest
 
     @property
-    def point(self) -> PointKey:
+    def points(self) -> list[PointKey]:
         r = self.request
-        return PointKey(self.pset.id, self.pset.train_seed, r.n_steps, r.eval_seed)
+        steps = r.readouts or (r.n_steps,)
+        return [PointKey(self.pset.id, self.pset.train_seed, n, r.eval_seed) for n in steps]
 
     def __str__(self) -> str:
-        return f"shard {self.shard_id} of {self.point.slug}"
+        r = self.request
+        return f"shard {self.shard_id} of p-{self.pset.id}_t-{self.pset.train_seed}_s-{r.eval_seed}"
 
 
 def plan_shards(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[ShardTask]:
-    """Every (params, n_steps, eval seed) x shard, point-major (workers rebuild less)."""
+    """Every (params, eval seed) x shard, params-major (workers rebuild less); each task
+    simulates ``max(eval.n_steps)`` steps once and reads every requested ``n_steps``."""
     e = cfg.eval
     bounds = shard_bounds(n_images, e.effective_shard_size)
+    steps = tuple(sorted(set(e.n_steps)))
     return [
-        ShardTask(p, i, ShardRequest(p.id, a, b, n, s, e.minibatch_size, e.unroll))
+        ShardTask(p, i, ShardRequest(p.id, a, b, steps[-1], s, e.minibatch_size, e.unroll, steps))
         for p in psets
-        for n in e.n_steps
         for s in e.seeds
         for i, (a, b) in enumerate(bounds)
     ]
@@ -107,6 +114,7 @@ class EvalService:
         self._data_refs: tuple[ray.ObjectRef, ray.ObjectRef] | None = None
         self.workers: list[Any] = []  # EvalWorker handles, started on first use
         self.workers_lost = 0
+        self.started_at: float | None = None  # time.time() when the first worker was asked for
 
     def evaluate(
         self, tasks: list[ShardTask], *, workers: int
@@ -115,6 +123,8 @@ class EvalService:
         from snnjob.actors import EvalWorker
 
         r = self.cfg.resources
+        if self.started_at is None:
+            self.started_at = time.time()
         while len(self.workers) < workers:
             self.workers.append(
                 EvalWorker.options(
@@ -150,10 +160,24 @@ class EvalService:
             for i in sorted(lost, reverse=True):  # kill them in case they come back
                 ray.kill(self.workers.pop(i))
 
-    def builds(self) -> int:
-        """Simulator builds over the live workers (for the run's statistics)."""
-        stats = ray.get([w.stats.remote() for w in self.workers], timeout=30)
-        return sum(s.builds for s in stats)
+    def worker_stats(self) -> list[WorkerStats]:
+        """Counters of the live workers (for the run's statistics)."""
+        return ray.get([w.stats.remote() for w in self.workers], timeout=30)
+
+    def first_shard(
+        self, workers: list[WorkerStats], outcome: ShardOutcome, at: float, since: float
+    ) -> dict[str, float | None]:
+        """Where the latency of a sweep's first shard (landed at ``at``, submitted at
+        ``since``, both ``time.time()``) went: worker start, imports, build, first minibatch."""
+        worker = next((s for s in workers if s.pid == outcome.pid), None)
+        started = (worker.ready_at - worker.import_s - self.started_at) if worker else None
+        return {
+            "latency_s": at - since,
+            "worker_start_s": started,
+            "imports_s": worker.import_s if worker else None,
+            "simulator_build_s": outcome.build_time_s,
+            "first_minibatch_s": outcome.first_batch_s,
+        }
 
     def close(self) -> None:
         for worker in self.workers:
@@ -176,43 +200,69 @@ def run_sweep(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate every (point, shard) not yet in ``run``; write each as it lands."""
-    from snnjob.results.store import completed_shards, write_shard
+    from snnjob.results.store import completed_shards
 
     tasks = plan_shards(cfg, psets, len(service.images))
     done = completed_shards(run.path)
-    todo = [t for t in tasks if (t.point, t.shard_id) not in done]
+    todo = [t for t in tasks if any((p, t.shard_id) not in done for p in t.points)]
     stats = {"tasks": len(tasks), "skipped": len(tasks) - len(todo), "workers": 0}
     if not todo:
         log.info("all %d shards already written; nothing to evaluate", len(tasks))
         return stats
     stats["workers"] = n_workers = pool_size(cfg, cluster_info(), len(todo))
     log.info(
-        "evaluating %d of %d shards (%d already written) on %d worker(s)",
-        len(todo), len(tasks), stats["skipped"], n_workers,
+        "evaluating %d of %d shards (%d already written) on %d worker(s), %d step(s) each, "
+        "read at n_steps %s",
+        len(todo), len(tasks), stats["skipped"], n_workers, todo[0].request.n_steps,
+        list(todo[0].request.readouts),
     )  # fmt: skip
     bar = _progress_bar(len(tasks), stats["skipped"], enabled=progress)
-    t0, images_done = time.perf_counter(), 0
+    t0, since, images, image_steps, first = time.perf_counter(), time.time(), 0, 0, None
     try:
         for task, outcome in service.evaluate(todo, workers=n_workers):
-            write_shard(
-                run.path,
-                point=task.point,
-                shard_id=task.shard_id,
-                row=_shard_row(task, outcome),
-                predictions=_predictions(task, outcome) if cfg.eval.save_predictions else None,
-            )
-            images_done += outcome.n_images
+            if not images:
+                first = (outcome, time.time())
+            write_task(cfg, run, task, outcome)
+            images += outcome.n_images
+            image_steps += outcome.n_images * task.request.n_steps
             bar.update(1)
-            rate = images_done / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix_str(f"{rate:.1f} img/s, {rate * task.request.n_steps:.0f} img-steps/s")
+            rate = image_steps / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix_str(f"{rate:.0f} img-steps/s")
     finally:
         bar.close()
         stats["eval_wall_time_s"] = time.perf_counter() - t0
-        stats["images_evaluated"] = images_done
+        stats["images_evaluated"] = images
+        stats["image_steps_simulated"] = image_steps
         stats["workers_lost"] = service.workers_lost
-        with contextlib.suppress(Exception):  # statistics only
-            stats["worker_builds"] = service.builds()
+        with contextlib.suppress(Exception):  # statistics only (workers are idle now)
+            workers = service.worker_stats()
+            stats["worker_builds"] = sum(s.builds for s in workers)
+            if first is not None:
+                stats["first_shard"] = service.first_shard(workers, *first, since)
     return stats
+
+
+def write_task(cfg: JobConfig, run: RunDir, task: ShardTask, outcome: ShardOutcome) -> None:
+    """Write one finished shard: its curve, then per point its predictions and results row
+    (a results file, written last, marks the point's shard done)."""
+    from snnjob.results.curvestore import write_curve
+    from snnjob.results.store import write_shard
+
+    r = task.request
+    write_curve(
+        run.path, params_id=task.pset.id, train_seed=task.pset.train_seed,
+        eval_seed=r.eval_seed, shard_id=task.shard_id, first_index=r.start,
+        step_errors=outcome.step_errors, n_images=outcome.n_images,
+    )  # fmt: skip
+    for point in task.points:
+        step = point.n_steps
+        write_shard(
+            run.path,
+            point=point,
+            shard_id=task.shard_id,
+            row=_shard_row(task, outcome, step),
+            predictions=_predictions(task, outcome, step) if cfg.eval.save_predictions else None,
+        )
 
 
 def rate_mode_errors(cfg: JobConfig, psets: list[ParamSet], service: EvalService) -> list[dict]:
@@ -224,14 +274,14 @@ def rate_mode_errors(cfg: JobConfig, psets: list[ParamSet], service: EvalService
     e = cfg.eval
     bounds = shard_bounds(len(service.images), e.effective_shard_size)
     tasks = [
-        ShardTask(p, i, ShardRequest(p.id, a, b, 1, 0, e.minibatch_size, 1, rate=True))
+        ShardTask(p, i, ShardRequest(p.id, a, b, 1, 0, e.minibatch_size, 1, (1,), rate=True))
         for p in psets
         for i, (a, b) in enumerate(bounds)
     ]
     counts = {p.id: [0, 0] for p in psets}
     workers = min(len(tasks), max(1, len(service.workers)))
     for task, outcome in service.evaluate(tasks, workers=workers):
-        counts[task.pset.id][0] += outcome.n_errors
+        counts[task.pset.id][0] += outcome.n_errors(1)
         counts[task.pset.id][1] += outcome.n_images
     rows = []
     for p in psets:
@@ -258,7 +308,7 @@ def output_traces(
     return outcome
 
 
-def _shard_row(task: ShardTask, outcome: ShardOutcome) -> dict[str, Any]:
+def _shard_row(task: ShardTask, outcome: ShardOutcome, step: int) -> dict[str, Any]:
     r = task.request
     return {
         "params_sha256": task.pset.sha256,
@@ -266,7 +316,7 @@ def _shard_row(task: ShardTask, outcome: ShardOutcome) -> dict[str, Any]:
         "first_index": r.start,
         "last_index": r.stop - 1,
         "n_images": outcome.n_images,
-        "n_errors": outcome.n_errors,
+        "n_errors": outcome.n_errors(step),
         "wall_time_s": outcome.wall_time_s + outcome.build_time_s,
         "worker_node": outcome.node,
         "worker_pid": outcome.pid,
@@ -274,12 +324,12 @@ def _shard_row(task: ShardTask, outcome: ShardOutcome) -> dict[str, Any]:
     }
 
 
-def _predictions(task: ShardTask, outcome: ShardOutcome) -> dict[str, np.ndarray]:
+def _predictions(task: ShardTask, outcome: ShardOutcome, step: int) -> dict[str, np.ndarray]:
     return {
         "image_index": np.arange(task.request.start, task.request.stop, dtype=np.int64),
         "label": outcome.labels,
-        "prediction": outcome.predictions,
-        "output": outcome.outputs,
+        "prediction": outcome.predictions(step),
+        "output": outcome.readouts[step],
     }
 
 

@@ -22,7 +22,7 @@ PACKAGE = ROOT / "snnjob"
 
 RAY_MODULES = {"snnjob.session", "snnjob.actors", "snnjob.scheduler", "snnjob.sweep",
                "snnjob.training"}  # fmt: skip
-PYARROW_MODULES = {"snnjob.results.store"}
+PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore"}  # the results store
 TF_FREE = {"snnjob.config", "snnjob.architecture", "snnjob.rundir", "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
            "snnjob.results.schema", "snnjob.results.summary", "snnjob.results.report",

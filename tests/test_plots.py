@@ -143,3 +143,24 @@ def test_bad_inputs_are_refused(tmp_path, digits):
     with pytest.raises(ValueError, match="no points"):
         plot_error_vs_steps(tmp_path / "c.png", {"points": [], "by_n_steps": []})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_error_vs_steps_draws_the_curve_at_every_step(tmp_path):
+    from snnjob.results.curves import summarize_curves
+
+    # one simulation of 30 steps over 1000 images, errors falling from 900 to 30
+    errors = np.linspace(900, 30, 30).astype(int)
+    rows = [
+        {"params_id": "base", "train_seed": 0, "eval_seed": s, "shard_id": 0, "first_index": 0,
+         "last_index": 999, "step": t + 1, "n_images": 1000, "n_errors": int(e) + s}
+        for s in (0, 1)
+        for t, e in enumerate(errors)
+    ]  # fmt: skip
+    curves, problems = summarize_curves(rows, 1000)
+    assert problems == [] and len(curves) == 2
+    summary = summary_for({(0, 30, 0): int(errors[-1]), (0, 30, 1): int(errors[-1]) + 1})
+    with_curve = check_png(
+        plot_error_vs_steps(tmp_path / "c" / "e.png", {**summary, "curves": curves})
+    )
+    without = check_png(plot_error_vs_steps(tmp_path / "p" / "e.png", summary))
+    assert with_curve.shape == without.shape and not np.array_equal(with_curve, without)

@@ -133,7 +133,12 @@ def test_on_disk_schemas_are_unchanged():
             col("last_index", pa.int64(), "last test-image index of the shard (inclusive)"),
             col("n_images", pa.int64(), "images evaluated: last_index - first_index + 1"),
             col("n_errors", pa.int64(), "images whose prediction differs from the label"),
-            col("wall_time_s", pa.float64(), "wall-clock seconds spent evaluating the shard"),
+            col(
+                "wall_time_s",
+                pa.float64(),
+                "wall-clock seconds of the shard's simulation (shared by every n_steps read "
+                "from it)",
+            ),
             col("worker_node", pa.string(), "Ray node (IP address or node id) that ran the shard"),
             col("worker_pid", pa.int64(), "process id of the worker that ran the shard"),
             col("finished_at", pa.timestamp("ms", tz="UTC"), "time the shard finished (UTC, ms)"),

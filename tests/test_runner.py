@@ -66,7 +66,9 @@ def test_local_ray_has_token_auth_and_private_dashboard(ray_local):
 
 def test_run_leaves_every_output(first_run):
     cfg, out, summary = first_run
-    for rel in ("config.yaml", "params/seed-0.npz", "params/seed-0.json", "summary.json",
+    curve_file = f"curves/p-{summary['points'][0]['params_id']}_t-0_s-0_shard-00000.parquet"
+    for rel in (curve_file, "config.yaml", "params/seed-0.npz", "params/seed-0.json",
+                "summary.json",
                 "plots/digits.png", "plots/outputs_over_time.png", "plots/error_vs_steps.png",
                 "checkpoints/seed-0/epoch-0001.npz"):  # fmt: skip
         assert (out / rel).is_file(), rel
@@ -97,6 +99,32 @@ def test_summary_counts_equal_parquet_sums(first_run):
         wrong = int(np.sum(t["label"].to_numpy() != t["prediction"].to_numpy()))
         point = next(p for p in summary["points"] if p["n_steps"] == n_steps)
         assert wrong == point["n_errors"]
+
+
+def test_one_simulation_per_shard_gives_every_point_and_the_curve(first_run):
+    cfg, out, summary = first_run
+    assert summary["timings"]["tasks"] == 2  # 2 shards x 1 simulation of 10 steps
+    assert summary["timings"]["image_steps_simulated"] == 400 * 10  # not 400 * (5 + 10)
+    first = summary["timings"]["first_shard"]  # where the first shard's latency went
+    parts = ("worker_start_s", "imports_s", "simulator_build_s", "first_minibatch_s")
+    assert all(first[k] > 0 for k in parts), first
+    assert first["imports_s"] + first["simulator_build_s"] < first["latency_s"]
+    assert summary["cluster"]["ray_start_s"] > 0
+    from snnjob.results.curvestore import read_curve_rows
+
+    rows = read_curve_rows(out)
+    assert len(rows) == 2 * 10  # 2 shards x steps 1..10
+    (curve,) = summary["curves"]
+    assert (curve["params_id"], curve["train_seed"], curve["eval_seed"]) == (
+        summary["points"][0]["params_id"], 0, 0,
+    )  # fmt: skip
+    assert len(curve["n_errors"]) == 10 and curve["n_images"] == 400
+    for p in summary["points"]:  # the curve at a requested n_steps is that point's count
+        assert curve["n_errors"][p["n_steps"] - 1] == p["n_errors"]
+    for n_errors, shard_rows in zip(curve["n_errors"], zip(rows[:10], rows[10:])):
+        assert n_errors == sum(r["n_errors"] for r in shard_rows)
+    assert all(lo <= e <= hi for lo, e, hi in zip(curve["ci95_low"], curve["error"],
+                                                  curve["ci95_high"]))  # fmt: skip
 
 
 def test_rate_mode_error_in_summary_equals_single_process(first_run, mnist_dir):
@@ -149,7 +177,8 @@ def test_sharding_and_worker_count_do_not_change_predictions(first_run, mnist_di
 def test_rerun_resumes_without_duplicates(first_run):
     cfg, out, summary = first_run
     again = run_job(cfg, out, config_name="tiny", progress=False)
-    assert again["timings"]["skipped"] == again["timings"]["tasks"] == 4
+    # one task per (params, eval seed, shard), read at n_steps 5 and 10
+    assert again["timings"]["skipped"] == again["timings"]["tasks"] == 2
     assert again["points"] == summary["points"]
     assert again["rate_mode"] == summary["rate_mode"]  # same rows (reused from summary.json)
     assert read_results(out).num_rows == 4
@@ -187,7 +216,7 @@ def test_killed_driver_then_rerun_completes_without_duplicates(first_run, mnist_
 
     cfg3 = tiny(mnist_dir, "eval.shard_size=50", "eval.minibatch_size=50")
     resumed = run_job(cfg3, target, params_file=out / "params" / "seed-0.npz", progress=False)
-    assert resumed["timings"]["skipped"] >= written
+    assert resumed["timings"]["skipped"] >= written // 2  # a task writes a file per n_steps
     table = read_results(target)
     assert table.num_rows == 16
     assert check_coverage(table, 400) == {}

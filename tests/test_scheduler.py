@@ -6,6 +6,7 @@ Tested the way Ray tests ``ray.util.ActorPool``: no model involved, seconds per 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -33,6 +34,7 @@ class Adder:
 
     def f(self, x: int) -> tuple[str, int, int]:
         if x == self.crash_on:
+            time.sleep(0.5)  # let the replies of the items before it reach the driver
             os._exit(1)
         if x == self.fail_on:
             raise ValueError(f"bad input {x}")

@@ -33,24 +33,24 @@ def _psets(*seeds):
     return [ParamSet(s, {}, f"{s:x}" * 64, None) for s in seeds]
 
 
-def test_plan_is_point_major_and_complete():
-    cfg = load_config("tiny", ["eval.n_steps=[5, 10]", "eval.seeds=[0, 1]", "eval.shard_size=150"])
+def test_plan_is_one_simulation_per_params_eval_seed_and_shard():
+    cfg = load_config(
+        "tiny", ["eval.n_steps=[20, 5, 10]", "eval.seeds=[0, 1]", "eval.shard_size=150"]
+    )
     psets = _psets(0, 1)
     tasks = plan_shards(cfg, psets, 400)
     # shards are whole minibatches (100): 200, 200
     assert {(t.request.start, t.request.stop) for t in tasks} == {(0, 200), (200, 400)}
-    assert len(tasks) == 2 * 2 * 2 * 2
-    assert len({(t.point, t.shard_id) for t in tasks}) == len(tasks)
-    points = [t.point for t in tasks]
-    # point-major: every point's shards are consecutive, so a worker rebuilds seldom
-    assert [p for i, p in enumerate(points) if i == 0 or points[i - 1] != p] == list(
-        dict.fromkeys(points)
-    )
+    assert len(tasks) == 2 * 2 * 2  # params x eval seeds x shards; n_steps cost nothing extra
+    assert all(t.request.n_steps == 20 and t.request.readouts == (5, 10, 20) for t in tasks)
+    points = [(p, t.shard_id) for t in tasks for p in t.points]
+    assert len(points) == len(set(points)) == 2 * 3 * 2 * 2  # every (point, shard) once
+    # params-major, then eval seed: a worker's simulator changes seldom
+    keys = [(t.pset.id, t.request.eval_seed) for t in tasks]
+    assert keys == sorted(keys, key=lambda k: ([p.id for p in psets].index(k[0]), k[1]))
     first = tasks[0]
-    assert (first.request.n_steps, first.request.eval_seed, first.request.params_id) == (
-        5, 0, psets[0].id,
-    )  # fmt: skip
-    assert str(first) == f"shard 0 of p-{psets[0].id}_t-0_n-5_s-0"
+    assert [p.slug for p in first.points] == [f"p-{psets[0].id}_t-0_n-{n}_s-0" for n in (5, 10, 20)]
+    assert str(first) == f"shard 0 of p-{psets[0].id}_t-0_s-0"
 
 
 def test_pool_size_fits_the_cluster_or_refuses():

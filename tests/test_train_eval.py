@@ -42,11 +42,12 @@ def test_seed_network_matches_the_classic_architecture():
     cfg = load_config("seed")
     handles = build_network(cfg.model, mode="train")
     assert list(handles.layers) == ["conv0", "conv1", "conv2", "dense"]
-    assert handles.weight_shapes() == weight_shapes("seed")  # the spec matches the graph
 
 
 def test_short_training_learns_real_digits(cfg, mnist, trained):
     """Real learning beats chance (90% error) by far; the bound is loose enough to be stable."""
+    # the TensorFlow-free model spec matches the weights of the built network
+    assert {k: v.shape for k, v in trained.params.items()} == weight_shapes(cfg.model.preset)
     assert trained.history[-1]["accuracy"] > 0.85  # rate-mode training accuracy
     images, labels = _test_set(cfg, mnist)
     res = evaluate(cfg.model, trained.params, images, labels, n_steps=30, seed=0,
@@ -92,6 +93,31 @@ def test_streaming_is_invariant_to_batching_and_padding(cfg, mnist, trained):
     np.testing.assert_array_equal(whole.outputs, np.concatenate([part1.outputs, part2.outputs]))
     assert part2.traces.shape == (3, 10, 10)
     np.testing.assert_array_equal(part2.traces[:, -1], part2.outputs[:3])
+
+
+def test_one_long_run_read_at_every_n_steps_equals_separate_runs(cfg, mnist, trained):
+    """The sweep simulates max(n_steps) once: causal network, same initial state per image."""
+    images, labels = _test_set(cfg, mnist)
+    images, labels = images[:400], labels[:400]
+    steps = (5, 10, 20, 30)
+    long = evaluate(cfg.model, trained.params, images, labels, n_steps=30, seed=1,
+                    minibatch_size=100, unroll=10, readouts=steps)  # fmt: skip
+    bit_identical = []
+    for n in steps:
+        # a separate run also unrolls differently (unroll_for(5, 10) = 5, (20, 10) = 10)
+        alone = evaluate(cfg.model, trained.params, images, labels, n_steps=n, seed=1,
+                         minibatch_size=100, unroll=10)  # fmt: skip
+        np.testing.assert_array_equal(long.predictions_at(n), alone.predictions)
+        np.testing.assert_allclose(long.readouts[n], alone.outputs, rtol=0, atol=1e-5)
+        assert long.step_errors[n - 1] == alone.n_errors
+        bit_identical.append(np.array_equal(long.readouts[n], alone.outputs))
+    assert all(bit_identical)  # on this stack the outputs are equal bit for bit
+    # the per-step errors are the errors of reading the output at each step
+    assert long.step_errors.shape == (30,)
+    assert long.n_errors == long.step_errors[-1] == int(np.sum(long.predictions != labels))
+    with pytest.raises(ValueError, match=r"readout steps must be within 1\.\.30"):
+        evaluate(cfg.model, trained.params, images[:10], labels[:10], n_steps=30, seed=1,
+                 minibatch_size=100, readouts=(31,))  # fmt: skip
 
 
 def test_rate_mode_is_what_long_spiking_runs_converge_to(cfg, mnist, trained):

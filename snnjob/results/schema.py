@@ -18,11 +18,17 @@ from snnjob.architecture import N_CLASSES
 
 # Folders (inside the run's output folder) of the per-shard results files and of the
 # per-image predictions files; the run-folder layout is defined in :mod:`snnjob.rundir`.
+from snnjob.rundir import CURVES as CURVES_DIR
 from snnjob.rundir import PREDICTIONS as PREDICTIONS_DIR
 from snnjob.rundir import RESULTS as RESULTS_DIR
 
 __all__ = [
     "COLUMNS",
+    "CURVES_DIR",
+    "CURVE_COLUMNS",
+    "CURVE_FIELDS",
+    "CURVE_SCHEMA_VERSION",
+    "curve_file_name",
     "POINT_FIELDS",
     "PREDICTIONS_DIR",
     "PREDICTION_COLUMNS",
@@ -45,9 +51,13 @@ SHARD_SCHEMA_VERSION = "shard-v1"
 """Schema version of ``results/*.parquet``."""
 PREDICTION_SCHEMA_VERSION = "pred-v1"
 """Schema version of ``predictions/*.parquet``."""
+CURVE_SCHEMA_VERSION = "curve-v1"
+"""Schema version of ``curves/*.parquet``."""
 
 POINT_FIELDS = ("params_id", "train_seed", "n_steps", "eval_seed")
 """Columns that identify a sweep point (the fields of :class:`PointKey`)."""
+CURVE_FIELDS = ("params_id", "train_seed", "eval_seed")
+"""Columns that identify one simulation of the test set (a curve): a point without n_steps."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,11 @@ SHARD_COLUMNS: tuple[Column, ...] = (
     Column("last_index", "int64", "last test-image index of the shard (inclusive)"),
     Column("n_images", "int64", "images evaluated: last_index - first_index + 1"),
     Column("n_errors", "int64", "images whose prediction differs from the label"),
-    Column("wall_time_s", "float64", "wall-clock seconds spent evaluating the shard"),
+    Column(
+        "wall_time_s",
+        "float64",
+        "wall-clock seconds of the shard's simulation (shared by every n_steps read from it)",
+    ),
     Column("worker_node", "string", "Ray node (IP address or node id) that ran the shard"),
     Column("worker_pid", "int64", "process id of the worker that ran the shard"),
     Column("finished_at", "timestamp[ms, UTC]", "time the shard finished (UTC, ms)"),
@@ -106,15 +120,31 @@ PREDICTION_COLUMNS: tuple[Column, ...] = (
 )
 """Columns of ``predictions/*.parquet`` (schema ``pred-v1``): one row per test image."""
 
+CURVE_COLUMNS: tuple[Column, ...] = (
+    Column("params_id", "string", "id of the trained parameter set"),
+    Column("train_seed", "int64", "seed of the training run"),
+    Column("eval_seed", "int64", "seed of the spiking evaluation"),
+    Column("shard_id", "int64", "index of the shard within the test set"),
+    Column("first_index", "int64", "first test-image index of the shard (inclusive)"),
+    Column("last_index", "int64", "last test-image index of the shard (inclusive)"),
+    Column("step", "int64", "timestep the output is read at (1 = the first step)"),
+    Column("n_images", "int64", "images in the shard"),
+    Column("n_errors", "int64", "images misclassified when read at this step"),
+)
+"""Columns of ``curves/*.parquet`` (schema ``curve-v1``): one row per (simulation, shard,
+step), from 1 to the longest ``n_steps`` of the sweep."""
+
 COLUMNS: dict[str, tuple[Column, ...]] = {
     RESULTS_DIR: SHARD_COLUMNS,
     PREDICTIONS_DIR: PREDICTION_COLUMNS,
+    CURVES_DIR: CURVE_COLUMNS,
 }
 """Columns per kind of file, keyed by folder name (``"results"``, ``"predictions"``)."""
 
 SCHEMA_VERSIONS: dict[str, str] = {
     RESULTS_DIR: SHARD_SCHEMA_VERSION,
     PREDICTIONS_DIR: PREDICTION_SCHEMA_VERSION,
+    CURVES_DIR: CURVE_SCHEMA_VERSION,
 }
 """Schema version per kind of file, keyed like :data:`COLUMNS`."""
 
@@ -125,7 +155,8 @@ def columns_markdown(kind: str) -> str:
     Parameters
     ----------
     kind : str
-        ``"results"`` (:data:`SHARD_COLUMNS`) or ``"predictions"`` (:data:`PREDICTION_COLUMNS`).
+        ``"results"`` (:data:`SHARD_COLUMNS`), ``"predictions"`` (:data:`PREDICTION_COLUMNS`)
+        or ``"curves"`` (:data:`CURVE_COLUMNS`).
 
     Returns
     -------
@@ -135,7 +166,7 @@ def columns_markdown(kind: str) -> str:
     Raises
     ------
     ValueError
-        If ``kind`` is not one of the two.
+        If ``kind`` is not one of the three.
     """
     if kind not in COLUMNS:
         raise ValueError(f"kind must be one of {sorted(COLUMNS)}, got {kind!r}")
@@ -290,3 +321,11 @@ def parse_shard_file_name(name: str) -> tuple[PointKey, int] | None:
     if shard_file_name(point, shard_id) != name:  # e.g. leading zeros: not canonical
         return None
     return point, shard_id
+
+
+def curve_file_name(params_id: str, train_seed: int, eval_seed: int, shard_id: int) -> str:
+    """File name of one shard's curve: ``p-<id>_t-<train seed>_s-<eval seed>_shard-NNNNN``."""
+    point = PointKey(params_id, train_seed, 1, eval_seed)  # validates the fields
+    shard_id = as_int(shard_id, "shard_id", minimum=0)
+    slug = f"p-{point.params_id}_t-{point.train_seed}_s-{point.eval_seed}"
+    return f"{slug}_shard-{shard_id:05d}.parquet"
