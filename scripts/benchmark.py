@@ -8,12 +8,16 @@ machines are shared and absolute speeds drift by up to 1.5x between runs). With
 all of them alike; the table and the ratios use each variant's median, and the JSON keeps
 every run.
 
-  plain_tiled    plain NengoDL as in the notebook: all N images tiled over n_steps, one predict
+  plain_notebook plain NengoDL exactly as the notebook: all N images tiled over n_steps, one
+                 predict, NengoDL's default unroll_simulation (1)
+  plain_tiled    plain_notebook with unroll_simulation=10 (plain NengoDL, tuned)
   snnjob_stream  snnjob's SpikingEvaluator in one process (one minibatch in memory at a time)
   plain_synapse  plain_tiled with a Lowpass(--layer-synapse) synapse on each connection out of
                  a LIF layer: model.layer_synapse written the plain Nengo way
   snnjob_filtered  snnjob_stream with model.layer_synapse=--layer-synapse (FilteredLIF neurons)
   snnjob_ray     snnjob run over local Ray, --workers W (1 CPU each), steady-state eval time
+  plain_sweep    plain_notebook run once per --sweep-steps value (a simulator each), wall time
+  snnjob_sweep   snnjob's sweep: one simulation of max(--sweep-steps), read at each value
   plain_fit      plain NengoDL sim.fit, one epoch on n_train images
   snnjob_train   snnjob.train.train, same data, one epoch
 
@@ -36,14 +40,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 VARIANTS = (
+    "plain_notebook",
     "plain_tiled",
     "snnjob_stream",
     "plain_synapse",
     "snnjob_filtered",
     "snnjob_ray",
+    "plain_sweep",
+    "snnjob_sweep",
     "plain_fit",
     "snnjob_train",
 )
+
+
+QUICK_VARIANTS = ("plain_notebook", "plain_tiled", "snnjob_stream", "plain_sweep", "snnjob_sweep",
+                  "plain_fit", "snnjob_train")  # fmt: skip
 
 
 def _data(args):
@@ -70,7 +81,11 @@ def run_variant(args) -> dict:
     m = _data(args)
     x, y = m.test_images[: args.n_images], m.test_labels[: args.n_images]
     out: dict = {"variant": args.variant}
-    if args.variant in ("plain_tiled", "plain_synapse", "snnjob_stream", "snnjob_filtered"):
+    if args.variant in ("plain_sweep", "snnjob_sweep"):
+        out.update(_sweep(args, x, y))
+    elif args.variant in (
+        "plain_notebook", "plain_tiled", "plain_synapse", "snnjob_stream", "snnjob_filtered"
+    ):  # fmt: skip
         filtered = args.variant == "snnjob_filtered"
         overrides = [f"model.layer_synapse={args.layer_synapse}"] if filtered else []
         cfg, params = _params(args, *overrides)
@@ -86,7 +101,8 @@ def run_variant(args) -> dict:
                     if isinstance(conn.pre_obj, nengo.ensemble.Neurons):
                         conn.synapse = nengo.Lowpass(args.layer_synapse)
             t0 = time.perf_counter()
-            with nengo_dl.Simulator(h.net, minibatch_size=args.minibatch, unroll_simulation=10,
+            unroll = 1 if args.variant == "plain_notebook" else 10
+            with nengo_dl.Simulator(h.net, minibatch_size=args.minibatch, unroll_simulation=unroll,
                                     progress_bar=False) as sim:  # fmt: skip
                 set_layer_params(h, params)
                 build = time.perf_counter() - t0
@@ -155,6 +171,54 @@ def run_variant(args) -> dict:
     return out
 
 
+def _sweep(args, x, y) -> dict:
+    """Wall time of evaluating every --sweep-steps value: plain (a run each) or snnjob (one)."""
+    import numpy as np
+
+    cfg, params = _params(args)
+    steps = sorted(int(s) for s in args.sweep_steps.split(","))
+    preds = {}
+    t0 = time.perf_counter()
+    if args.variant == "plain_sweep":
+        import nengo_dl
+
+        from snnjob.network import build_network, set_layer_params
+
+        for n in steps:
+            h = build_network(cfg.model, mode="eval", seed=0)
+            with nengo_dl.Simulator(h.net, minibatch_size=args.minibatch,
+                                    progress_bar=False) as sim:  # fmt: skip
+                set_layer_params(h, params)
+                data = sim.predict({h.inp: np.tile(x[:, None, :], (1, n, 1))})
+            preds[n] = np.argmax(data[h.out_p_filt][:, -1], axis=1)
+    else:
+        from snnjob.evaluate import SpikingEvaluator
+
+        with SpikingEvaluator(cfg.model, params, n_steps=steps[-1], seed=0,
+                              minibatch_size=args.minibatch) as ev:  # fmt: skip
+            res = ev.run(x, y, readouts=tuple(steps))
+        preds = {n: res.predictions_at(n) for n in steps}
+    wall = time.perf_counter() - t0
+    return {
+        "run_s": wall,
+        "sweep_steps": steps,
+        "errors": {str(n): int(np.sum(preds[n] != y)) for n in steps},
+        "image_steps_per_s": len(x) * sum(steps) / wall,  # of the points delivered
+    }
+
+
+def _machine() -> dict:
+    """What the numbers were measured on (CPU kind changes speed and training numerics)."""
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")  # fmt: skip
+    mem = next((int(line.split()[1]) / 2**20 for line in
+                Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0.0)  # fmt: skip
+    return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gb": round(mem, 1),
+            "uname": " ".join(os.uname())}  # fmt: skip
+
+
 def _peak_rss_mb() -> float:
     """VmHWM of this process (ru_maxrss would carry the parent's peak across fork+exec)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -179,29 +243,31 @@ def _medians(rows: list[dict]) -> dict:
     return by
 
 
+_SPEED_RATIOS = (  # (name, numerator variant, denominator variant, field)
+    ("eval_ratio_seed", "snnjob_stream", "plain_notebook", "image_steps_per_s"),
+    ("eval_ratio_seed_tuned", "snnjob_stream", "plain_tiled", "image_steps_per_s"),
+    ("train_ratio", "snnjob_train", "plain_fit", "images_per_s"),
+    ("snnjob_ray/plain_tiled speed", "snnjob_ray", "plain_tiled", "image_steps_per_s"),
+    ("snnjob_filtered/plain_synapse speed", "snnjob_filtered", "plain_synapse",
+     "image_steps_per_s"),
+    ("snnjob_filtered/snnjob_stream speed", "snnjob_filtered", "snnjob_stream",
+     "image_steps_per_s"),
+)  # fmt: skip
+
+
 def _ratios(by: dict) -> dict:
-    """Speed and memory ratios between the variants that ran."""
-    ratios = {}
-    if "plain_tiled" in by:
-        base = by["plain_tiled"]
-        for v in ("snnjob_stream", "snnjob_ray"):
-            if v in by:
-                ratios[f"{v}/plain_tiled speed"] = (
-                    by[v]["image_steps_per_s"] / base["image_steps_per_s"]
-                )
-        if "snnjob_stream" in by:
-            ratios["snnjob_stream/plain_tiled peak RSS"] = (
-                by["snnjob_stream"]["peak_rss_mb"] / base["peak_rss_mb"]
-            )
-    if "snnjob_filtered" in by:  # what model.layer_synapse costs, two ways
-        for v in ("plain_synapse", "snnjob_stream"):
-            if v in by:
-                ratios[f"snnjob_filtered/{v} speed"] = (
-                    by["snnjob_filtered"]["image_steps_per_s"] / by[v]["image_steps_per_s"]
-                )
-    if "plain_fit" in by and "snnjob_train" in by:
-        ratios["snnjob_train/plain_fit speed"] = (
-            by["snnjob_train"]["images_per_s"] / by["plain_fit"]["images_per_s"]
+    """Speed and memory ratios between the variants that ran (the ones above, a sweep's wall
+    time plain/snnjob, and snnjob's streaming peak RSS against the notebook's tiling)."""
+    ratios = {
+        name: by[a][field] / by[b][field]
+        for name, a, b, field in _SPEED_RATIOS
+        if a in by and b in by
+    }
+    if "plain_sweep" in by and "snnjob_sweep" in by:
+        ratios["sweep_ratio"] = by["plain_sweep"]["run_s"] / by["snnjob_sweep"]["run_s"]
+    if "plain_tiled" in by and "snnjob_stream" in by:
+        ratios["snnjob_stream/plain_tiled peak RSS"] = (
+            by["snnjob_stream"]["peak_rss_mb"] / by["plain_tiled"]["peak_rss_mb"]
         )
     return ratios
 
@@ -216,13 +282,26 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--n-train", type=int, default=6000)
     p.add_argument("--layer-synapse", type=float, default=0.005)
+    p.add_argument("--sweep-steps", default="10,20,30", help="n_steps of the sweep variants")
     p.add_argument("--data-dir", default=os.environ.get("SNNJOB_DATA_DIR"))
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--repeat", type=int, default=3, help="runs of each variant (median used)")
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "benchmark.json")
+    p.add_argument("--out", type=Path, help="write OUT/bench.json (instead of --json)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the speed record in minutes: seed network, 400 images, the eval, sweep and train "
+        "variants against plain NengoDL (overrides --variants and --n-images)",
+    )
     p.add_argument("--variant", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.quick:
+        args.variants = ",".join(QUICK_VARIANTS)
+        args.n_images, args.n_train = 400, 4000
+    if args.out is not None:
+        args.json = args.out / "bench.json"
     if args.repeat < 1:
         p.error(f"--repeat must be >= 1, got {args.repeat}")
     unknown = sorted(set(args.variants.split(",")) - set(VARIANTS))
@@ -250,7 +329,7 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--variant", v, "--params", str(params),
                    *sum(([f"--{k.replace('_', '-')}", str(getattr(args, k))] for k in (
                        "preset", "n_images", "n_steps", "minibatch", "shard_size", "workers",
-                       "n_train", "layer_synapse", "data_dir")), [])]  # fmt: skip
+                       "n_train", "layer_synapse", "sweep_steps", "data_dir")), [])]  # fmt: skip
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
@@ -263,8 +342,13 @@ def main() -> int:
     by = _medians(rows)
     ratios = _ratios(by)
     report = {
-        "args": {k: v for k, v in vars(args).items() if k not in ("variant", "params", "json")},
-        "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
+        **ratios,  # the headline numbers at the top level (eval_ratio_seed, sweep_ratio, ...)
+        "args": {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in vars(args).items()
+            if k not in ("variant", "params", "json", "out")
+        },  # fmt: skip
+        "machine": _machine(),
         "results": rows,
         "medians": by,
         "ratios": ratios,

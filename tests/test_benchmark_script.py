@@ -40,7 +40,7 @@ def test_medians_take_each_variants_median_and_range(bench):
     assert by["plain_tiled"]["runs"] == 3
     assert by["snnjob_stream"]["peak_rss_mb"] == 8.0
     ratios = bench._ratios(by)
-    assert ratios["snnjob_stream/plain_tiled speed"] == pytest.approx(1.0)
+    assert ratios["eval_ratio_seed_tuned"] == pytest.approx(1.0)
     assert ratios["snnjob_stream/plain_tiled peak RSS"] == pytest.approx(8.0 / 11.0)
 
 
@@ -51,7 +51,18 @@ def test_one_run_per_variant_is_its_own_median(bench):
     ]
     by = bench._medians(rows)
     assert by["plain_fit"]["images_per_s_range"] == [150.0, 150.0]
-    assert bench._ratios(by) == {"snnjob_train/plain_fit speed": pytest.approx(1.5)}
+    assert bench._ratios(by) == {"train_ratio": pytest.approx(1.5)}
+
+
+def test_sweep_and_notebook_ratios(bench):
+    rows = [
+        {"variant": "plain_notebook", "image_steps_per_s": 50.0, "peak_rss_mb": 1.0},
+        {"variant": "snnjob_stream", "image_steps_per_s": 150.0, "peak_rss_mb": 1.0},
+        {"variant": "plain_sweep", "run_s": 60.0, "errors": {"10": 3}, "sweep_steps": [10]},
+        {"variant": "snnjob_sweep", "run_s": 20.0, "errors": {"10": 3}, "sweep_steps": [10]},
+    ]
+    ratios = bench._ratios(bench._medians(rows))
+    assert ratios == {"eval_ratio_seed": pytest.approx(3.0), "sweep_ratio": pytest.approx(3.0)}
 
 
 @pytest.mark.parametrize(
