@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from snnjob.architecture import IMAGE_SHAPE, N_CLASSES
 from snnjob.atomic import write_atomic
@@ -248,6 +249,11 @@ def _draw_curves(ax, curves: Sequence[Mapping[str, Any]], lines: dict[tuple, lis
                    100.0 * np.array([p["ci95_high"] for p in pts]) - py]  # fmt: skip
             ax.errorbar(px, py, yerr=err, fmt="o", ms=5, capsize=3, color=line.get_color())
     ax.set_xlim(0, max(len(c["error"]) for c in curves) + 1)
+    # the first steps sit near chance (90%), the requested points near 1%: a log scale
+    # shows both
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
@@ -256,8 +262,9 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     With per-step curves (``summary["curves"]``): one continuous line per (params id,
     training seed, eval seed) over every step with its 95% Wilson band, the requested
     ``n_steps`` marked on it with error bars, and the mean across seeds at those points as
-    a thick line. Without curves (older summaries): one thin line per seed pair through the
-    requested points (dodged error bars when there is a single ``n_steps``). Linear axes.
+    a thick line, on a logarithmic error axis (the first steps are near chance). Without
+    curves (older summaries): one thin line per seed pair through the requested points
+    (dodged error bars when there is a single ``n_steps``), linear axes.
 
     Parameters
     ----------

@@ -177,6 +177,7 @@ class EvalService:
             "imports_s": worker.import_s if worker else None,
             "simulator_build_s": outcome.build_time_s,
             "first_minibatch_s": outcome.first_batch_s,
+            "shard_simulation_s": outcome.wall_time_s,
         }
 
     def close(self) -> None:
