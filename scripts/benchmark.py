@@ -112,8 +112,10 @@ def run_variant(args) -> dict:
                 run = time.perf_counter() - t1
             pred = np.argmax(data[h.out_p_filt][:, -1], axis=1)
         else:
+            from snnjob.backend import use_xla
             from snnjob.evaluate import SpikingEvaluator
 
+            use_xla(cfg.eval.xla)  # as the evaluation workers do
             t0 = time.perf_counter()
             with SpikingEvaluator(cfg.model, params, n_steps=args.n_steps, seed=0,
                                   minibatch_size=args.minibatch) as ev:  # fmt: skip
@@ -173,17 +175,18 @@ def run_variant(args) -> dict:
 
 def _sweep(args, x, y) -> dict:
     """Wall time of evaluating every --sweep-steps value: plain (a run each) or snnjob (one)."""
+    import nengo_dl  # imports before the clock starts, as in the other variants
     import numpy as np
+
+    from snnjob.backend import use_xla
+    from snnjob.evaluate import SpikingEvaluator
+    from snnjob.network import build_network, set_layer_params
 
     cfg, params = _params(args)
     steps = sorted(int(s) for s in args.sweep_steps.split(","))
     preds = {}
     t0 = time.perf_counter()
     if args.variant == "plain_sweep":
-        import nengo_dl
-
-        from snnjob.network import build_network, set_layer_params
-
         for n in steps:
             h = build_network(cfg.model, mode="eval", seed=0)
             with nengo_dl.Simulator(h.net, minibatch_size=args.minibatch,
@@ -192,8 +195,7 @@ def _sweep(args, x, y) -> dict:
                 data = sim.predict({h.inp: np.tile(x[:, None, :], (1, n, 1))})
             preds[n] = np.argmax(data[h.out_p_filt][:, -1], axis=1)
     else:
-        from snnjob.evaluate import SpikingEvaluator
-
+        use_xla(cfg.eval.xla)  # as the evaluation workers do
         with SpikingEvaluator(cfg.model, params, n_steps=steps[-1], seed=0,
                               minibatch_size=args.minibatch) as ev:  # fmt: skip
             res = ev.run(x, y, readouts=tuple(steps))

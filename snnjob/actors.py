@@ -67,10 +67,14 @@ class TrainerActor:
 class EvalWorker:
     """Holds one simulator, rebuilt only when a request's :attr:`simulator_key` changes."""
 
-    def __init__(self, model: ModelConfig, n_threads: int):
+    def __init__(self, model: ModelConfig, n_threads: int, *, xla: bool = False):
         t0 = time.perf_counter()
         _limit_threads(n_threads)
         import snnjob.evaluate  # noqa: F401 - TensorFlow and NengoDL, before the first request
+        from snnjob.backend import use_xla
+
+        use_xla(xla)  # before the first simulator is built
+        self.xla = xla
 
         self.import_s = time.perf_counter() - t0
         self.ready_at = time.time()

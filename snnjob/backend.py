@@ -52,3 +52,19 @@ warnings.filterwarnings("ignore", message="No GPU support detected", category=Us
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_LOG_LEVEL  # nengo_dl set 1; put snnjob's back
 
 __all__ = ["nengo_dl", "tf"]
+
+
+XLA_FLAGS = "--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit"
+"""XLA auto-clustering of TensorFlow graphs, on the CPU too."""
+
+
+def use_xla(enabled: bool) -> None:
+    """Switch XLA auto-clustering on or off for the graphs this process builds from now on.
+
+    TensorFlow reads ``TF_XLA_FLAGS`` when it first optimises a graph, so call this before
+    the first simulator is built (evaluation workers do, in their constructor).
+    """
+    if enabled:
+        os.environ["TF_XLA_FLAGS"] = XLA_FLAGS
+    elif os.environ.get("TF_XLA_FLAGS") == XLA_FLAGS:
+        del os.environ["TF_XLA_FLAGS"]

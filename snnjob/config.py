@@ -139,7 +139,9 @@ class EvalConfig:
 
     ``n_images``: first N test images (None: all 10,000). ``shard_size``: images per Ray
     task (rounded up to a multiple of ``minibatch_size``). ``unroll``: the largest divisor
-    of ``n_steps`` not above it is used as NengoDL's ``unroll_simulation``.
+    of ``n_steps`` not above it is used as NengoDL's ``unroll_simulation``. ``xla``: compile
+    the simulation step with XLA auto-clustering on the evaluation workers (faster on CPU,
+    not bit-exact: outputs move by float rounding; see the README's performance section).
     """
 
     n_steps: tuple[int, ...] = (30,)
@@ -149,6 +151,7 @@ class EvalConfig:
     shard_size: int = 1000
     unroll: int = 10
     save_predictions: bool = True
+    xla: bool = True
 
     def validate(self) -> None:
         if not self.n_steps:

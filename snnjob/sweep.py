@@ -132,7 +132,7 @@ class EvalService:
                     num_gpus=r.gpus_per_worker,
                     max_restarts=0,  # a lost worker's shards go to live workers instead
                     scheduling_strategy="SPREAD",
-                ).remote(self.cfg.model, r.cpus_per_worker)
+                ).remote(self.cfg.model, r.cpus_per_worker, xla=self.cfg.eval.xla)
             )
         for task in tasks:
             if task.pset.ref is None:  # broadcast once, owned by the driver

@@ -174,6 +174,29 @@ def test_sharding_and_worker_count_do_not_change_predictions(first_run, mnist_di
     assert a["output"].to_pylist() == b["output"].to_pylist()
 
 
+def test_xla_changes_no_prediction_and_is_exact_across_shardings(first_run, mnist_dir, tmp_path):
+    cfg, out, summary = first_run  # eval.xla=false (tiny)
+    params = out / "params" / "seed-0.npz"
+    xla = [
+        run_job(
+            tiny(mnist_dir, "eval.xla=true", *extra),
+            tmp_path / name,
+            params_file=params,
+            progress=False,
+        )  # fmt: skip
+        for name, extra in (("a", ()), ("b", ("eval.shard_size=100", "resources.workers=1")))
+    ]
+    a, b, plain = _predictions(tmp_path / "a"), _predictions(tmp_path / "b"), _predictions(out)
+    # within one setting, sharding and worker count change nothing, bit for bit
+    assert a["output"].to_pylist() == b["output"].to_pylist()
+    # against the non-XLA path: float rounding only (no prediction changes on these images)
+    assert a["prediction"].to_pylist() == plain["prediction"].to_pylist()
+    diff = np.abs(np.stack(a["output"].to_numpy(zero_copy_only=False))
+                  - np.stack(plain["output"].to_numpy(zero_copy_only=False)))  # fmt: skip
+    assert 0 < diff.max() < 0.05  # XLA really ran (not bit-exact), and stays close
+    assert [p["n_errors"] for p in xla[0]["points"]] == [p["n_errors"] for p in summary["points"]]
+
+
 def test_rerun_resumes_without_duplicates(first_run):
     cfg, out, summary = first_run
     again = run_job(cfg, out, config_name="tiny", progress=False)
