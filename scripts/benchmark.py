@@ -277,7 +277,7 @@ def _ratios(by: dict) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--preset", default="seed")
-    p.add_argument("--n-images", type=int, default=1000)
+    p.add_argument("--n-images", type=int, help="test images (default 1000)")
     p.add_argument("--n-steps", type=int, default=30)
     p.add_argument("--minibatch", type=int, default=200)
     p.add_argument("--shard-size", type=int, default=200)
@@ -293,17 +293,18 @@ def main() -> int:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="the speed record in minutes: seed network, 2000 images, the eval, sweep and train "
-        "variants against plain NengoDL (overrides --variants and --n-images)",
+        help="the speed record in minutes: seed network, the eval, sweep and train variants "
+        "against plain NengoDL (overrides --variants)",
     )
     p.add_argument("--variant", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.variants = ",".join(QUICK_VARIANTS)
-        # 10 minibatches: enough for one-off costs (tracing, XLA compilation) to amortise as
-        # they do over a worker's shards, small enough for 3 repeats in about 12 minutes
-        args.n_images, args.n_train = 2000, 4000
+        args.n_train = 4000
+    # 1000 images = 5 minibatches: one-off costs (tracing, XLA compilation) start to amortise
+    # as they do over a worker's shards; --quick's 3 repeats take about 13 minutes on 2 cores
+    args.n_images = args.n_images or 1000
     if args.out is not None:
         args.json = args.out / "bench.json"
     if args.repeat < 1:

@@ -6,6 +6,10 @@ images, and each evaluated shard is written as its own small Parquet file::
 
     OUT/results/<slug>_shard-00007.parquet       one row per (point, shard), schema shard-v1
     OUT/predictions/<slug>_shard-00007.parquet   one row per image, schema pred-v1
+    OUT/curves/p-<id>_t-<k>_s-<e>_shard-00007.parquet   errors at every step, curve-v1
+
+The points of one (params, evaluation seed) come from one simulation per shard, read at
+each ``n_steps``; its curve (the error at every step) is written before its results files.
 
 Every file is first written to a hidden temporary file in the same folder (readers ignore
 names starting with ``"."``) and then renamed into place, so a file under its final name is
@@ -23,8 +27,11 @@ Submodules:
   before they are written. Plain Python and numpy.
 - :mod:`~snnjob.results.store`: the Arrow schemas, atomic Parquet writes (``write_shard``),
   ``completed_shards``, ``read_results``/``read_predictions`` (tables) and
-  ``read_shard_rows`` (dicts). The only module of :mod:`snnjob` that imports :mod:`pyarrow`;
-  import it explicitly (this package does not).
+  ``read_shard_rows`` (dicts). With :mod:`~snnjob.results.curvestore` (``write_curve``,
+  ``read_curve_rows``), the only modules of :mod:`snnjob` that import :mod:`pyarrow`;
+  import them explicitly (this package does not).
+- :mod:`~snnjob.results.curves`: ``summarize_curves``, the per-step errors summed over
+  shards. Plain Python.
 - :mod:`~snnjob.results.summary`: ``check_coverage`` and ``summarize`` over shard-row dicts,
   ``wilson_interval``, ``load_summary`` (reads ``summary.json``, upgrading older formats) and
   ``write_json_atomic``.

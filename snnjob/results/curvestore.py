@@ -24,7 +24,7 @@ from snnjob.results.schema import (
     CURVES_DIR,
     curve_file_name,
 )
-from snnjob.results.store import _check_schema, arrow_schema
+from snnjob.results.store import arrow_schema, check_schema
 
 CURVE_SCHEMA = arrow_schema(CURVE_COLUMNS, CURVE_SCHEMA_VERSION)
 """Arrow schema of ``curves/*.parquet``."""
@@ -77,7 +77,7 @@ def read_curve_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
             raise RunDirError(
                 f"cannot read {path} ({exc}); remove it and run the evaluation again"
             ) from exc
-        _check_schema(table.schema, CURVE_SCHEMA, path)
+        check_schema(table.schema, CURVE_SCHEMA, path)
         tables.append(pa.Table.from_arrays(table.columns, schema=CURVE_SCHEMA))
     if not tables:
         return []

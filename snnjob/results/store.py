@@ -1,4 +1,5 @@
-"""Parquet storage of shard results: the only module of :mod:`snnjob` that imports pyarrow.
+"""Parquet storage of shard results and predictions (with :mod:`snnjob.results.curvestore`,
+the only pyarrow I/O of :mod:`snnjob`).
 
 The columns are described once, in :mod:`snnjob.results.schema`; this module turns them into
 :data:`SHARD_SCHEMA` and :data:`PREDICTION_SCHEMA` (each field's ``description`` metadata and
@@ -225,7 +226,8 @@ def _list_shard_files(folder: Path, *, clean_tmp: bool = False) -> dict[tuple[Po
     return found
 
 
-def _check_schema(actual: pa.Schema, schema: pa.Schema, path: Path) -> None:
+def check_schema(actual: pa.Schema, schema: pa.Schema, path: Path) -> None:
+    """Raise :class:`RunDirError` unless ``actual`` is ``schema`` (columns and version)."""
     version = (actual.metadata or {}).get(_VERSION_KEY, b"none")
     if not actual.equals(schema, check_metadata=False) or version != schema.metadata[_VERSION_KEY]:
         raise RunDirError(
@@ -238,14 +240,14 @@ def _check_schema(actual: pa.Schema, schema: pa.Schema, path: Path) -> None:
 def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
     """Read one Parquet file and check its schema (raises ``pa.ArrowException``/``OSError``)."""
     table = pq.read_table(path)
-    _check_schema(table.schema, schema, path)
+    check_schema(table.schema, schema, path)
     return pa.Table.from_arrays(table.columns, schema=schema)
 
 
 def _probe_results_file(path: Path) -> None:
     """Check a results file's Parquet footer: readable, SHARD_SCHEMA and exactly one row."""
     metadata = pq.read_metadata(path)
-    _check_schema(metadata.schema.to_arrow_schema(), SHARD_SCHEMA, path)
+    check_schema(metadata.schema.to_arrow_schema(), SHARD_SCHEMA, path)
     if metadata.num_rows != 1:
         raise RunDirError(
             f"{path} holds {metadata.num_rows} rows instead of one; the folder was modified by "
