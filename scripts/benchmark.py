@@ -16,6 +16,10 @@ every run.
                  a LIF layer: model.layer_synapse written the plain Nengo way
   snnjob_filtered  snnjob_stream with model.layer_synapse=--layer-synapse (FilteredLIF neurons)
   snnjob_ray     snnjob run over local Ray, --workers W (1 CPU each), steady-state eval time
+  snnjob_ray1, snnjob_ray2  snnjob_ray with 1 / 2 workers of 1 thread, steady-state speed
+                 (worker start, imports and simulator build taken off): scaling_2_workers
+  tiny_eval      `snnjob run --config tiny --params P` as a user runs it: command start to exit
+  conv_peak      one Conv2D (200x26x26x32 -> 64, 3x3) in TensorFlow: the machine's GFLOP/s
   plain_sweep    plain_notebook run once per --sweep-steps value (a simulator each), wall time
   snnjob_sweep   snnjob's sweep: one simulation of max(--sweep-steps), read at each value
   plain_fit      plain NengoDL sim.fit, one epoch on n_train images
@@ -46,6 +50,10 @@ VARIANTS = (
     "plain_synapse",
     "snnjob_filtered",
     "snnjob_ray",
+    "snnjob_ray1",
+    "snnjob_ray2",
+    "tiny_eval",
+    "conv_peak",
     "plain_sweep",
     "snnjob_sweep",
     "plain_fit",
@@ -54,7 +62,8 @@ VARIANTS = (
 
 
 QUICK_VARIANTS = ("plain_notebook", "plain_tiled", "snnjob_stream", "plain_sweep", "snnjob_sweep",
-                  "plain_fit", "snnjob_train")  # fmt: skip
+                  "plain_fit", "snnjob_train", "snnjob_ray1", "snnjob_ray2", "tiny_eval",
+                  "conv_peak")  # fmt: skip
 
 
 def _data(args):
@@ -125,26 +134,39 @@ def run_variant(args) -> dict:
             pred = res.predictions
         out.update(build_s=build, run_s=run, errors=int(np.sum(pred != y)))
         out["image_steps_per_s"] = len(x) * args.n_steps / run
-    elif args.variant == "snnjob_ray":
+    elif args.variant == "tiny_eval":
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "snnjob.cli", "run", "--config", "tiny", "--params",
+                   args.tiny_params, "--out", f"{tmp}/run", "--no-progress",
+                   "--set", f"data.data_dir={args.data_dir}"]  # fmt: skip
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+            out["run_s"] = time.perf_counter() - t0
+    elif args.variant == "conv_peak":
+        out.update(_conv_peak())
+    elif args.variant.startswith("snnjob_ray"):
         from snnjob.runner import run_job
         from snnjob.session import connect
 
+        workers = {"snnjob_ray1": 1, "snnjob_ray2": 2}.get(args.variant, args.workers)
         cfg = load_config(
             "seed",
             [f"model.preset={args.preset}", f"eval.n_images={args.n_images}",
              f"eval.n_steps=[{args.n_steps}]", f"eval.minibatch_size={args.minibatch}",
-             f"eval.shard_size={args.shard_size}", f"resources.workers={args.workers}",
+             f"eval.shard_size={args.shard_size}", f"resources.workers={workers}",
              f"data.data_dir={args.data_dir}"],
         )  # fmt: skip
         t0 = time.perf_counter()
-        connect(None, num_cpus=args.workers)
+        connect(None, num_cpus=workers)
         with tempfile.TemporaryDirectory() as tmp:
             s = run_job(cfg, Path(tmp) / "run", params_file=args.params, progress=False)
         total = time.perf_counter() - t0
         run = s["timings"]["eval_wall_time_s"]
-        out.update(run_s=run, total_s=total, errors=s["points"][0]["n_errors"],
-                   workers=args.workers)  # fmt: skip
+        start = s["timings"]["first_shard"]
+        steady = run - start["worker_start_s"] - start["imports_s"] - start["simulator_build_s"]
+        out.update(run_s=run, total_s=total, errors=s["points"][0]["n_errors"], workers=workers)
         out["image_steps_per_s"] = args.n_images * args.n_steps / run
+        out["steady_image_steps_per_s"] = args.n_images * args.n_steps / steady
     else:
         cfg = load_config("seed", [f"model.preset={args.preset}", "train.epochs=1"])
         xt, yt = m.train_images[: args.n_train], m.train_labels[: args.n_train]
@@ -209,6 +231,35 @@ def _sweep(args, x, y) -> dict:
     }
 
 
+def _conv_peak() -> dict:
+    """GFLOP/s of one Conv2D of the seed network's size (the machine's practical peak)."""
+    import tensorflow as tf
+
+    x = tf.random.uniform((200, 26, 26, 32))
+    k = tf.random.uniform((3, 3, 32, 64))
+    conv = tf.function(lambda a, b: tf.nn.conv2d(a, b, 1, "VALID"))
+    conv(x, k).numpy()  # trace and warm up
+    n = 20
+    t0 = time.perf_counter()
+    for _ in range(n):
+        y = conv(x, k)
+    y.numpy()
+    wall = time.perf_counter() - t0
+    flops = 2 * 200 * 24 * 24 * 64 * 3 * 3 * 32 * n
+    return {"run_s": wall, "gflops": flops / wall / 1e9}
+
+
+def _speed(r: dict) -> str:
+    """A variant's headline figure for the table: a speed with its range, or a time."""
+    for key, unit in (("image_steps_per_s", "image-steps/s"), ("images_per_s", "images/s")):
+        if key in r:
+            lo, hi = r[f"{key}_range"]
+            return f"{r[key]:.0f} {unit} ({lo:.0f}-{hi:.0f})"
+    if "gflops" in r:
+        return f"{r['gflops']:.0f} GFLOP/s"
+    return f"{r['run_s']:.1f} s"
+
+
 def _machine() -> dict:
     """What the numbers were measured on (CPU kind changes speed and training numerics)."""
     cpu = next((line.split(":", 1)[1].strip() for line in
@@ -267,6 +318,18 @@ def _ratios(by: dict) -> dict:
     }
     if "plain_sweep" in by and "snnjob_sweep" in by:
         ratios["sweep_ratio"] = by["plain_sweep"]["run_s"] / by["snnjob_sweep"]["run_s"]
+    if "snnjob_ray1" in by and "snnjob_ray2" in by:
+        ratios["scaling_2_workers"] = (
+            by["snnjob_ray2"]["steady_image_steps_per_s"]
+            / by["snnjob_ray1"]["steady_image_steps_per_s"]
+        )
+    if "tiny_eval" in by:
+        ratios["tiny_eval_wall_s"] = by["tiny_eval"]["run_s"]
+    if "conv_peak" in by and "snnjob_stream" in by:
+        from snnjob.architecture import flops_per_image_step
+
+        achieved = by["snnjob_stream"]["image_steps_per_s"] * flops_per_image_step("seed")
+        ratios["eval_peak_fraction_seed"] = achieved / 1e9 / by["conv_peak"]["gflops"]
     if "plain_tiled" in by and "snnjob_stream" in by:
         ratios["snnjob_stream/plain_tiled peak RSS"] = (
             by["snnjob_stream"]["peak_rss_mb"] / by["plain_tiled"]["peak_rss_mb"]
@@ -298,6 +361,7 @@ def main() -> int:
     )
     p.add_argument("--variant", help=argparse.SUPPRESS)
     p.add_argument("--params", help=argparse.SUPPRESS)
+    p.add_argument("--tiny-params", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.variants = ",".join(QUICK_VARIANTS)
@@ -329,9 +393,17 @@ def main() -> int:
         res = train(cfg.model, cfg.train, m.train_images[:4000], m.train_labels[:4000], seed=0,
                     verbose=0)  # fmt: skip
         save_params(params, res.params, {"config": cfg.to_dict(), "train_seed": 0})
+        tiny = load_config("tiny")  # the tiny_eval variant evaluates tiny's own network
+        tiny_params = Path(tmp) / "tiny.npz"
+        if "tiny_eval" in args.variants.split(","):
+            n = tiny.data.n_train
+            res = train(tiny.model, tiny.train, m.train_images[:n], m.train_labels[:n], seed=0,
+                        verbose=0)  # fmt: skip
+            save_params(tiny_params, res.params, {"config": tiny.to_dict(), "train_seed": 0})
         rows = []
         for v in args.variants.split(",") * args.repeat:
             cmd = [sys.executable, __file__, "--variant", v, "--params", str(params),
+                   "--tiny-params", str(tiny_params),
                    *sum(([f"--{k.replace('_', '-')}", str(getattr(args, k))] for k in (
                        "preset", "n_images", "n_steps", "minibatch", "shard_size", "workers",
                        "n_train", "layer_synapse", "sweep_steps", "data_dir")), [])]  # fmt: skip
@@ -361,11 +433,7 @@ def main() -> int:
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     print(f"\nvariant          median speed (min-max over {args.repeat} run(s))       peak RSS MB")
     for v, r in by.items():
-        key, unit = (("image_steps_per_s", "image-steps/s") if "image_steps_per_s" in r
-                     else ("images_per_s", "images/s"))  # fmt: skip
-        lo, hi = r[f"{key}_range"]
-        speed = f"{r[key]:.0f} {unit} ({lo:.0f}-{hi:.0f})"
-        print(f"{v:16s} {speed:42s} {r['peak_rss_mb']:.0f}")
+        print(f"{v:16s} {_speed(r):42s} {r['peak_rss_mb']:.0f}")
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}")
     print(f"wrote {args.json}")

@@ -65,6 +65,26 @@ def test_sweep_and_notebook_ratios(bench):
     assert ratios == {"eval_ratio_seed": pytest.approx(3.0), "sweep_ratio": pytest.approx(3.0)}
 
 
+def test_scaling_tiny_wall_and_peak_fraction(bench):
+    rows = [
+        {"variant": "snnjob_ray1", "image_steps_per_s": 80.0, "steady_image_steps_per_s": 100.0,
+         "peak_rss_mb": 1.0},
+        {"variant": "snnjob_ray2", "image_steps_per_s": 90.0, "steady_image_steps_per_s": 150.0,
+         "peak_rss_mb": 1.0},
+        {"variant": "tiny_eval", "run_s": 19.0, "peak_rss_mb": 1.0},
+        {"variant": "conv_peak", "gflops": 400.0, "run_s": 0.2, "peak_rss_mb": 1.0},
+        {"variant": "snnjob_stream", "image_steps_per_s": 2000.0, "peak_rss_mb": 1.0},
+    ]  # fmt: skip
+    by = bench._medians(rows)
+    ratios = bench._ratios(by)
+    assert ratios["scaling_2_workers"] == pytest.approx(1.5)  # steady state, not with start-up
+    assert ratios["tiny_eval_wall_s"] == pytest.approx(19.0)
+    # 2000 image-steps/s x 36.4 MFLOP (seed network) = 72.9 GFLOP/s of a 400 GFLOP/s conv
+    assert ratios["eval_peak_fraction_seed"] == pytest.approx(2000 * 2 * 18_216_320 / 400e9)
+    assert bench._speed(by["conv_peak"]) == "400 GFLOP/s"
+    assert bench._speed(by["tiny_eval"]) == "19.0 s"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
