@@ -44,6 +44,9 @@ PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png")
 _RUN_FILES = (RESULTS, PREDICTIONS, CURVES, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
 # Config sections and keys that do not change results: a re-run may differ in these.
 _RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download")}
+# Keys added after runs were made: what a run folder without them did (how its results came
+# about), so that resuming it is allowed exactly when the new setting reproduces that.
+_ADDED_KEYS = {("eval", "xla"): False}
 
 
 @dataclass
@@ -177,6 +180,7 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         for key in sorted(set(a) | set(b)):
             if (section, key) in _RESULT_NEUTRAL:
                 continue
-            if a.get(key) != b.get(key):
-                out.append(f"{section}.{key}: {a.get(key)!r} -> {b.get(key)!r}")
+            before = a.get(key, _ADDED_KEYS.get((section, key)))
+            if before != b.get(key):
+                out.append(f"{section}.{key}: {before!r} -> {b.get(key)!r}")
     return out

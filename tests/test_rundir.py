@@ -50,3 +50,10 @@ def test_settings_that_cannot_change_results_are_ignored():
     assert config_differences(old, load_config("tiny", ["model.synapse=0.05"]).to_dict()) == [
         "model.synapse: 0.1 -> 0.05"
     ]
+
+
+def test_a_run_from_before_a_key_existed_compares_as_it_ran():
+    new = load_config("tiny", ["eval.xla=true"]).to_dict()
+    old = {**new, "eval": {k: v for k, v in new["eval"].items() if k != "xla"}}  # pre-XLA run
+    assert config_differences(old, new) == ["eval.xla: False -> True"]
+    assert config_differences(old, load_config("tiny", ["eval.xla=false"]).to_dict()) == []
