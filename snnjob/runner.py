@@ -5,7 +5,8 @@ Flow of one ``snnjob run`` (Ray connected by :func:`snnjob.session.connect`)::
     open OUT (config check, lock)                                   snnjob.rundir
     -> load MNIST on the driver                                     snnjob.mnist
     -> params per training seed: reuse OUT/params/seed-k.npz, or    snnjob.training
-       train on TrainerActors (GPU when there is one; restarts resume from checkpoints)
+       train on TrainerActors (GPU when there is one; restarts resume from checkpoints);
+       each set is swept as soon as it is ready, while the others still train
     -> every (params, eval seed, shard) not yet in OUT/results over snnjob.sweep
        a pool of EvalWorkers (parameters and test set put once by the driver): ONE
        simulation of max(n_steps) per shard, read at every requested n_steps and at
@@ -16,6 +17,7 @@ Flow of one ``snnjob run`` (Ray connected by :func:`snnjob.session.connect`)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -46,36 +48,63 @@ def run_job(
     """
     from snnjob.mnist import load_mnist
     from snnjob.results import write_json_atomic
-    from snnjob.training import obtain_params
+    from snnjob.training import param_sets
 
     t_start = time.perf_counter()
     with open_run_dir(out, cfg.to_dict(), overwrite=overwrite) as run:
         mnist = load_mnist(cfg.data.data_dir, download=cfg.data.download)
         n_train = cfg.data.n_train or len(mnist.train_images)
         n_test = cfg.eval.n_images or len(mnist.test_images)
-        t0 = time.perf_counter()
-        psets = obtain_params(
-            cfg, run, mnist.train_images[:n_train], mnist.train_labels[:n_train],
-            params_file=params_file, config_name=config_name,
-        )  # fmt: skip
-        train_s = time.perf_counter() - t0
+        train = mnist.train_images[:n_train], mnist.train_labels[:n_train]
         with EvalService(cfg, mnist.test_images[:n_test], mnist.test_labels[:n_test]) as service:
-            sweep = run_sweep(cfg, run, psets, service, progress=progress)
-            redraw = sweep["tasks"] > sweep["skipped"]
+            # each parameter set is evaluated as soon as it is ready, while others train
+            psets, sweeps = [], []
+            ready = param_sets(cfg, run, *train, params_file=params_file, config_name=config_name)
+            with contextlib.closing(ready):  # an error here stops the trainers too
+                for pset in ready:
+                    psets.append(pset)
+                    ready_s = time.perf_counter() - t_start
+                    stats = run_sweep(cfg, run, [pset], service, progress=progress)
+                    sweeps.append({"train_seed": pset.train_seed, "ready_s": ready_s, **stats})
+            psets.sort(key=lambda p: _seed_rank(cfg, p))
+            sweep = _merge(sweeps)
             summary = summarize_run(cfg, run, psets, n_test)
-            add_diagnostics(cfg, run, psets, service, summary, redraw=redraw)
+            add_diagnostics(cfg, run, psets, service, summary,
+                            redraw=sweep["tasks"] > sweep["skipped"])  # fmt: skip
         summary.update(
             config_name=config_name,
             params=[_describe(p) for p in psets],
             timings={
                 "total_wall_time_s": time.perf_counter() - t_start,
-                "train_phase_wall_time_s": train_s,
                 **sweep,
+                "per_params": sweeps,
             },
             cluster=cluster_info(),
         )
         write_json_atomic(run.summary, summary)
         return summary
+
+
+def _seed_rank(cfg: JobConfig, p: ParamSet) -> int:
+    seeds = list(cfg.train.seeds)
+    return seeds.index(p.train_seed) if p.train_seed in seeds else 0
+
+
+def _merge(sweeps: list[dict[str, Any]]) -> dict[str, Any]:
+    """One job's sweep statistics from its per-parameter-set sweeps."""
+    total: dict[str, Any] = {"tasks": 0, "skipped": 0, "workers": 0}
+    for s in sweeps:
+        for key in ("tasks", "skipped", "images_evaluated", "image_steps_simulated",
+                    "eval_wall_time_s"):  # fmt: skip
+            total[key] = total.get(key, 0) + s.get(key, 0)
+        total["workers"] = max(total["workers"], s["workers"])
+        for key in ("workers_lost", "worker_builds"):  # cumulative over the job's pool
+            if key in s:
+                total[key] = s[key]
+        if "first_shard" in s and "first_shard" not in total:
+            total["first_shard"] = s["first_shard"]
+    total["params_ready_wall_time_s"] = max((s["ready_s"] for s in sweeps), default=0.0)
+    return total
 
 
 def summarize_run(cfg: JobConfig, run: RunDir, psets: list[ParamSet], n_test: int) -> dict:

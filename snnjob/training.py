@@ -9,6 +9,8 @@ killed to free its CPUs. An actor that dies restarts and resumes from its last c
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from snnjob.session import cluster_info
 log = logging.getLogger(__name__)
 
 
-def obtain_params(
+def param_sets(
     cfg: JobConfig,
     run: RunDir,
     train_images: np.ndarray,
@@ -34,8 +36,15 @@ def obtain_params(
     *,
     params_file: str | Path | None = None,
     config_name: str = "",
-) -> list[ParamSet]:
-    """Load ``params_file``, reuse finished trainings in ``run``, train the rest on actors."""
+) -> Iterator[ParamSet]:
+    """Yield each parameter set as soon as it is ready, so that the caller can evaluate it
+    while the others still train: ``params_file``, else the finished trainings in ``run``,
+    then the rest in the order their training actors finish.
+
+    A driver thread waits on the training actors, saves each result and kills each finished
+    actor at once: its CPUs (or GPU) go to evaluation workers even while the caller is busy
+    (waiting for the caller to free them could deadlock a full cluster).
+    """
     expected = weight_shapes(cfg.model.preset)
     if params_file is not None:
         params, meta = load_params(params_file, expected=expected)
@@ -47,19 +56,23 @@ def obtain_params(
                 f"add --set model.preset={trained}"
             )
         seed = int(meta.get("train_seed", 0))
-        return [ParamSet(seed, params, meta["sha256"], Path(params_file), meta.get("metrics", {}))]
-
-    sets: dict[int, ParamSet] = {}
+        yield ParamSet(seed, params, meta["sha256"], Path(params_file), meta.get("metrics", {}))
+        return
     pending = []
     for seed in cfg.train.seeds:
         path = run.params_file(seed)
         if path.exists():
             params, meta = load_params(path, expected=expected)
             log.info("training seed %d: reusing %s", seed, path)
-            sets[seed] = ParamSet(seed, params, meta["sha256"], path, meta.get("metrics", {}))
+            yield ParamSet(seed, params, meta["sha256"], path, meta.get("metrics", {}))
         else:
             pending.append(seed)
-    for seed, outcome in train_on_actors(cfg, run, train_images, train_labels, pending):
+    if not pending:
+        return
+    ready: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def save(seed: int, outcome: TrainOutcome) -> ParamSet:
         path = run.params_file(seed)
         side = save_params(
             path,
@@ -72,14 +85,41 @@ def obtain_params(
                 "trained_on": {"node": outcome.node, "pid": outcome.pid},
             },
         )
-        sets[seed] = ParamSet(seed, outcome.params, side["sha256"], path, outcome.metrics)
-    return [sets[s] for s in cfg.train.seeds]
+        return ParamSet(seed, outcome.params, side["sha256"], path, outcome.metrics)
+
+    def wait_for_trainers() -> None:
+        try:
+            for seed, outcome in train_on_actors(
+                cfg, run, train_images, train_labels, pending, stop=stop
+            ):
+                ready.put(save(seed, outcome))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            ready.put(exc)
+        ready.put(None)
+
+    thread = threading.Thread(target=wait_for_trainers, name="snnjob-trainers", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()  # the caller stopped early (an error): the thread kills the trainers
+        thread.join(timeout=30)
 
 
 def train_on_actors(
-    cfg: JobConfig, run: RunDir, images: np.ndarray, labels: np.ndarray, seeds: list[int]
+    cfg: JobConfig,
+    run: RunDir,
+    images: np.ndarray,
+    labels: np.ndarray,
+    seeds: list[int],
+    *,
+    stop: threading.Event | None = None,
 ) -> Iterator[tuple[int, TrainOutcome]]:
-    """One TrainerActor per seed, as many at once as resources allow; yields as each ends."""
+    """One TrainerActor per seed, as many at once as resources allow; yields as each ends
+    (each actor killed first, to free its resources); ``stop`` set: kill them all, return."""
     if not seeds:
         return
     from snnjob.actors import TrainerActor
@@ -106,10 +146,12 @@ def train_on_actors(
         refs[actor.train.remote(cfg, images_ref, labels_ref, seed=seed, checkpoint_dir=ckpt)] = seed
     try:
         remaining = list(refs)
-        while remaining:
-            (done,), remaining = ray.wait(remaining, num_returns=1)
-            seed = refs[done]
-            outcome: TrainOutcome = ray.get(done)
+        while remaining and not (stop is not None and stop.is_set()):
+            done, remaining = ray.wait(remaining, num_returns=1, timeout=1.0)
+            if not done:
+                continue
+            seed = refs[done[0]]
+            outcome: TrainOutcome = ray.get(done[0])
             m = outcome.metrics
             accuracy = m["final_rate_accuracy"]
             log.info(

@@ -197,6 +197,30 @@ def test_xla_changes_no_prediction_and_is_exact_across_shardings(first_run, mnis
     assert [p["n_errors"] for p in xla[0]["points"]] == [p["n_errors"] for p in summary["points"]]
 
 
+def test_two_training_seeds_on_two_cpus_are_swept_as_ready_without_deadlock(
+    ray_local, mnist_dir, tmp_path
+):
+    """Both trainers hold the cluster's 2 CPUs; evaluation workers wait for a finished
+    trainer's CPU, which is freed at once (not when the driver next looks)."""
+    out = tmp_path / "two"
+    args = [
+        sys.executable, "-m", "snnjob.cli", "run", "--config", "tiny",
+        "--set", f"data.data_dir={mnist_dir}", "--set", "train.seeds=[0, 1]",
+        "--out", str(out), "--address", ray.get_runtime_context().gcs_address, "--no-progress",
+    ]  # fmt: skip
+    env = dict(os.environ, RAY_AUTH_MODE="token")
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    per = summary["timings"]["per_params"]
+    assert sorted(p["train_seed"] for p in per) == [0, 1]  # swept one by one, as each landed
+    assert all(p["tasks"] == 2 and p["skipped"] == 0 for p in per)
+    assert [p["train_seed"] for p in summary["params"]] == [0, 1]  # reported in seed order
+    table = read_results(out)
+    assert table.num_rows == 2 * 2 and check_coverage(table, 400) == {}
+    assert len(set(table["params_id"].to_pylist())) == 2
+
+
 def test_rerun_resumes_without_duplicates(first_run):
     cfg, out, summary = first_run
     again = run_job(cfg, out, config_name="tiny", progress=False)
