@@ -24,7 +24,7 @@ from snnjob.results.schema import (
     CURVES_DIR,
     curve_file_name,
 )
-from snnjob.results.store import arrow_schema, check_schema
+from snnjob.results.store import arrow_schema, read_table
 
 CURVE_SCHEMA = arrow_schema(CURVE_COLUMNS, CURVE_SCHEMA_VERSION)
 """Arrow schema of ``curves/*.parquet``."""
@@ -72,13 +72,11 @@ def read_curve_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     tables = []
     for path in sorted(folder.glob("[!.]*.parquet")):  # not the hidden temporary files
         try:
-            table = pq.read_table(path)
+            tables.append(read_table(path, CURVE_SCHEMA))
         except (OSError, pa.ArrowException) as exc:
             raise RunDirError(
                 f"cannot read {path} ({exc}); remove it and run the evaluation again"
             ) from exc
-        check_schema(table.schema, CURVE_SCHEMA, path)
-        tables.append(pa.Table.from_arrays(table.columns, schema=CURVE_SCHEMA))
     if not tables:
         return []
     order = [(name, "ascending") for name in ("params_id", "train_seed", "eval_seed",

@@ -32,16 +32,26 @@ _SHARD_NAMES = tuple(c.name for c in SHARD_COLUMNS)
 _ROW_FIELDS = tuple(name for name in _SHARD_NAMES if name not in ROW_KEY_FIELDS)
 
 
-def _check_row_keys(row: Mapping[str, Any]) -> None:
-    if not isinstance(row, Mapping):
-        raise TypeError(f"row must be a mapping, got {type(row).__name__}")
-    missing = [name for name in _ROW_FIELDS if name not in row]
-    extra = sorted(str(name) for name in row if name not in _SHARD_NAMES)
+def _check_keys(
+    name: str, what: str, mapping: Any, required: tuple, allowed: tuple, expected: str
+) -> None:
+    """``mapping`` must be a mapping holding every ``required`` key and only ``allowed`` ones;
+    the errors name it (``name`` in the type error, ``what`` in the key error)."""
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{name} must be a mapping, got {type(mapping).__name__}")
+    missing = [key for key in required if key not in mapping]
+    extra = sorted(str(key) for key in mapping if key not in allowed)
     if missing or extra:
         raise ValueError(
-            f"bad shard row: missing keys {missing}, unexpected keys {extra} "
-            f"(expected exactly {list(_ROW_FIELDS)}, optionally with {list(ROW_KEY_FIELDS)})"
+            f"bad {what}: missing keys {missing}, unexpected keys {extra} ({expected})"
         )
+
+
+def _check_row_keys(row: Mapping[str, Any]) -> None:
+    _check_keys(
+        "row", "shard row", row, _ROW_FIELDS, _SHARD_NAMES,
+        f"expected exactly {list(_ROW_FIELDS)}, optionally with {list(ROW_KEY_FIELDS)}",
+    )  # fmt: skip
 
 
 def _as_utc(value: Any) -> _dt.datetime:
@@ -126,15 +136,10 @@ def check_predictions(row: Mapping[str, Any], predictions: Mapping[str, Any]) ->
         The :data:`PREDICTION_KEYS`: ``image_index`` as int64, ``label`` and ``prediction``
         as int8, ``output`` as a C-contiguous float32 array of shape ``(n_images, N_CLASSES)``.
     """
-    if not isinstance(predictions, Mapping):
-        raise TypeError(f"predictions must be a mapping, got {type(predictions).__name__}")
-    missing = [k for k in PREDICTION_KEYS if k not in predictions]
-    extra = sorted(str(k) for k in predictions if k not in PREDICTION_KEYS)
-    if missing or extra:
-        raise ValueError(
-            f"bad predictions: missing keys {missing}, unexpected keys {extra} "
-            f"(expected exactly {list(PREDICTION_KEYS)})"
-        )
+    _check_keys(
+        "predictions", "predictions", predictions, PREDICTION_KEYS, PREDICTION_KEYS,
+        f"expected exactly {list(PREDICTION_KEYS)}",
+    )  # fmt: skip
     n = row["n_images"]
     arrays = {k: np.asarray(predictions[k]) for k in PREDICTION_KEYS}
     for key in ("image_index", "label", "prediction"):

@@ -237,7 +237,7 @@ def check_schema(actual: pa.Schema, schema: pa.Schema, path: Path) -> None:
         )
 
 
-def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
+def read_table(path: Path, schema: pa.Schema) -> pa.Table:
     """Read one Parquet file and check its schema (raises ``pa.ArrowException``/``OSError``)."""
     table = pq.read_table(path)
     check_schema(table.schema, schema, path)
@@ -321,7 +321,7 @@ def _read_all(files: Mapping[tuple[PointKey, int], Path], schema: pa.Schema) -> 
     """Read and concatenate shard files, checking that each holds the shard its name says."""
     tables = []
     for (key, path), (table, exc) in zip(
-        files.items(), _map_files(lambda p: _read_table(p, schema), [*files.values()])
+        files.items(), _map_files(lambda p: read_table(p, schema), [*files.values()])
     ):
         if exc is not None:
             raise RunDirError(
