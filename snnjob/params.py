@@ -1,7 +1,7 @@
 """Trained parameters: a flat ``{"<layer>/<weight>": ndarray}`` dict.
 
-On disk: ``NAME.npz`` (plain arrays, loaded with ``allow_pickle=False``) plus a
-``NAME.json`` sidecar (config, layer shapes, SHA-256 of the arrays, package
+On disk: ``NAME.npz`` (plain arrays of finite floats, loaded with ``allow_pickle=False``)
+plus a ``NAME.json`` sidecar (config, layer shapes, SHA-256 of the arrays, package
 versions, training metrics). Both are written to temporary names and renamed, the
 sidecar last, so a sidecar implies a complete ``.npz``.
 """
@@ -106,25 +106,38 @@ def save_params(path: str | Path, params: Mapping[str, np.ndarray], metadata: di
 def load_params(
     path: str | Path, *, expected: Mapping[str, tuple[int, ...]] | None = None
 ) -> tuple[Params, dict[str, Any]]:
-    """Load a parameter file and its sidecar, verifying the hash (and shapes, if given)."""
+    """Load a parameter file and its sidecar, verifying the hash (and shapes, if given).
+
+    Refused with :class:`ParamsError`: a missing file or sidecar, anything but plain arrays
+    (nothing is ever unpickled), non-float or non-finite weights (naming the layers), a hash
+    that does not match the sidecar, shapes that do not fit ``expected``.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ParamsError(f"parameter file {path} does not exist")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ParamsError(
+            f"parameter file {path} {what}; give a .npz written by snnjob "
+            "(OUT/params/seed-<k>.npz), or leave out --params to train"
+        )
     side = sidecar_path(path)
     if not side.is_file():
         raise ParamsError(
             f"{path} has no sidecar {side.name}; snnjob writes both, the sidecar last — "
-            "an incomplete write, or a file not made by snnjob"
+            "an incomplete write, or a file not made by snnjob: copy the .json with the .npz"
         )
     try:
         metadata = json.loads(side.read_text())
-    except json.JSONDecodeError as exc:
-        raise ParamsError(f"sidecar {side} is not valid JSON: {exc}") from None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            params = {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ParamsError(f"cannot read {path} as a plain .npz file: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ParamsError(
+            f"sidecar {side} is not valid JSON ({exc}); restore it with its .npz"
+        ) from None
+    if not isinstance(metadata, dict):
+        raise ParamsError(
+            f"sidecar {side} is not a JSON object, so not written by snnjob; restore it "
+            "with its .npz"
+        )
+    params = _read_npz(path)
+    check_values(params, source=str(path))
     actual = params_sha256(params)
     if metadata.get("sha256") != actual:
         raise ParamsError(
@@ -134,6 +147,53 @@ def load_params(
     if expected is not None:
         check_compatible(params, expected, source=str(path))
     return params, metadata
+
+
+def _read_npz(path: Path) -> Params:
+    """The arrays of a plain ``.npz`` (never unpickled: ``allow_pickle=False``)."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("it holds one unnamed array (.npy), not named arrays")
+        with data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ParamsError(
+            f"cannot read {path} as a plain .npz file ({exc}); give a parameter file written "
+            "by snnjob (OUT/params/seed-<k>.npz)"
+        ) from None
+
+
+def check_values(params: Mapping[str, np.ndarray], *, source: str = "") -> None:
+    """Raise :class:`ParamsError` naming every layer with a non-float dtype or with NaN or
+    infinite values (a diverged training, a damaged file): such weights give no result."""
+    problems = []
+    for name in sorted(params):
+        arr = params[name]
+        if not np.issubdtype(arr.dtype, np.floating):
+            problems.append(f"{name}: dtype {arr.dtype}, expected floating point (float32)")
+            continue
+        nan, inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
+        if nan or inf:
+            problems.append(f"{name}: {nan} NaN and {inf} infinite of {arr.size} values")
+    if problems:
+        where = f" in {source}" if source else ""
+        raise ParamsError(
+            f"unusable parameters{where}:\n  "
+            + "\n  ".join(problems)
+            + "\nWeights must be finite floats: retrain (a NaN usually means training "
+            "diverged; try a lower train.learning_rate) or use another parameter file."
+        )
+
+
+def check_trained_preset(metadata: Mapping[str, Any], preset: str, *, source: str) -> None:
+    """Refuse parameters whose sidecar says they were trained for another model.preset."""
+    trained = (metadata.get("config") or {}).get("model", {}).get("preset", preset)
+    if trained != preset:
+        raise ParamsError(
+            f"{source} was trained for model.preset={trained!r} but this config uses "
+            f"{preset!r}; add --set model.preset={trained}"
+        )
 
 
 def sidecar_path(path: str | Path) -> Path:

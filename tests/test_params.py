@@ -88,3 +88,39 @@ def test_missing_files_are_clear(tmp_path):
     (tmp_path / "p.json").write_text("{not json")
     with pytest.raises(ParamsError, match="not valid JSON"):
         load_params(tmp_path / "p.npz")
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [
+        (np.nan, "dense/bias: 1 NaN and 0 infinite of 10 values"),
+        (np.inf, "dense/bias: 0 NaN and 1 infinite of 10 values"),
+        (-np.inf, "dense/bias: 0 NaN and 1 infinite of 10 values"),
+    ],
+    ids=["nan", "inf", "minus-inf"],
+)
+def test_non_finite_weights_are_refused_naming_the_layer(tmp_path, bad, fragment):
+    params = _params(ModelConfig())
+    params["dense/bias"] = params["dense/bias"].copy()
+    params["dense/bias"][3] = bad
+    save_params(tmp_path / "p.npz", params, {})  # the sidecar matches: only the values are bad
+    with pytest.raises(ParamsError, match="unusable parameters") as err:
+        load_params(tmp_path / "p.npz")
+    assert fragment in str(err.value)
+    assert "retrain" in str(err.value)
+
+
+def test_non_float_weights_are_refused(tmp_path):
+    params = _params(ModelConfig())
+    params["conv1/kernel"] = params["conv1/kernel"].astype(np.int64)
+    save_params(tmp_path / "p.npz", params, {})
+    with pytest.raises(ParamsError, match="conv1/kernel: dtype int64, expected floating point"):
+        load_params(tmp_path / "p.npz")
+
+
+def test_a_single_array_npy_is_not_a_parameter_file(tmp_path):
+    save_params(tmp_path / "p.npz", _params(ModelConfig()), {})
+    with open(tmp_path / "p.npz", "wb") as fh:
+        np.save(fh, np.zeros(3, np.float32))
+    with pytest.raises(ParamsError, match="not named arrays"):
+        load_params(tmp_path / "p.npz")
