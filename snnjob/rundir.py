@@ -4,6 +4,7 @@
 
     OUT/
       config.yaml              the fully resolved config of the run
+      identity.yaml            which parameters: "trained" or the --params file's sha256
       .snnjob.lock             held (flock) by the driver while it runs
       params/seed-<k>.npz      trained parameters (+ .json sidecar)
       checkpoints/seed-<k>/    per-epoch training checkpoints (resume)
@@ -19,7 +20,9 @@ No other module spells a path inside ``OUT/``: they ask a :class:`RunDir`.
 from __future__ import annotations
 
 import fcntl
+import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -37,10 +40,13 @@ CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
+IDENTITY = "identity.yaml"
+TRAINED = "trained"  # the identity of parameters trained by the run itself
 LOCK = ".snnjob.lock"
 PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png")
 
-# What --overwrite deletes: everything a run produced (config.yaml is rewritten).
+# What --overwrite deletes: everything a run produced (config.yaml, identity.yaml are
+# rewritten). A folder holding none of these has nothing to protect.
 _RUN_FILES = (RESULTS, PREDICTIONS, CURVES, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
 # Config sections and keys that do not change results: a re-run may differ in these.
 _RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download")}
@@ -59,6 +65,10 @@ class RunDir:
     @property
     def config(self) -> Path:
         return self.path / CONFIG
+
+    @property
+    def identity(self) -> Path:
+        return self.path / IDENTITY
 
     @property
     def results(self) -> Path:
@@ -115,43 +125,148 @@ class RunDir:
         self.release()
 
 
-def open_run_dir(out: str | Path, config: dict[str, Any], *, overwrite: bool = False) -> RunDir:
-    """Create and lock ``out``; refuse a folder that holds a run with a different config.
+def params_identity(sha256: str | None) -> str:
+    """What identifies a run's parameters: :data:`TRAINED`, or the --params file's hash."""
+    return TRAINED if sha256 is None else f"sha256:{sha256}"
+
+
+def check_run_dir(
+    out: str | Path, config: dict[str, Any], *, params: str = TRAINED, overwrite: bool = False
+) -> Path:
+    """Refuse, changing nothing, an ``out`` that :func:`open_run_dir` would refuse or fail on:
+    a file, a folder that cannot be written (or created), one in use, one holding a
+    different run. Returns the resolved path. Cheap: for checks before Ray starts."""
+    path = Path(out).expanduser().resolve()
+    if path.exists():
+        if not path.is_dir():
+            raise RunDirError(f"--out {path} is a file, not a folder; choose another --out")
+        _check_writable(path, path)
+        if (path / LOCK).exists():  # held by a running driver?
+            _lock_folder(path, probe=True).close()
+        if not overwrite:
+            _refuse_a_different_run(path, config, params)
+        return path
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunDirError(
+            f"cannot create output folder {path}: {parent} is a file, not a folder; "
+            "choose another --out"
+        )
+    _check_writable(parent, path)
+    return path
+
+
+def open_run_dir(
+    out: str | Path, config: dict[str, Any], *, params: str = TRAINED, overwrite: bool = False
+) -> RunDir:
+    """Create and lock ``out``; refuse a folder that holds a run with a different config or
+    different parameters (``params``: see :func:`params_identity`).
 
     ``config`` is the resolved config as a dict (``JobConfig.to_dict()``); it is written to
-    ``OUT/config.yaml``. With ``overwrite``, the results of whatever run was there are deleted.
+    ``OUT/config.yaml``, ``params`` to ``OUT/identity.yaml``. With ``overwrite``, the
+    results of whatever run was there are deleted. A folder with no results, parameters or
+    checkpoints yet (a run that failed early) is taken over without ``overwrite``.
     """
     path = Path(out).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path} is a file, not a folder; choose another --out")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunDirError(f"cannot create output folder {path}: {exc}") from None
+        raise RunDirError(
+            f"cannot create output folder {path} ({exc.strerror or exc}); choose another --out"
+        ) from None
     run = RunDir(path, _lock_folder(path))
     try:
-        if run.config.exists() and not overwrite:
-            diff = config_differences(_read_yaml(run.config), config)
-            if diff:
-                raise RunDirError(
-                    f"{path} holds a run with a different config:\n  "
-                    + "\n  ".join(diff)
-                    + "\nUse another --out, or --overwrite to delete that run's results."
-                )
-        if overwrite:
-            for name in _RUN_FILES:
-                target = path / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-        write_text_atomic(run.config, yaml.safe_dump(config, sort_keys=False))
+        if not overwrite:
+            _refuse_a_different_run(path, config, params)
+        try:
+            if overwrite:
+                for name in _RUN_FILES:
+                    target = path / name
+                    if target.is_dir():
+                        shutil.rmtree(target)
+                    elif target.exists():
+                        target.unlink()
+            write_text_atomic(run.config, yaml.safe_dump(config, sort_keys=False))
+            write_text_atomic(run.identity, yaml.safe_dump({"params": params}, sort_keys=False))
+        except OSError as exc:
+            raise RunDirError(f"cannot write in output folder {path}: {exc}") from None
     except BaseException:
         run.release()
         raise
     return run
 
 
-def _lock_folder(path: Path) -> IO[str]:
-    lock = open(path / LOCK, "w")  # noqa: SIM115 - held for the run's lifetime
+def has_outputs(path: Path) -> bool:
+    """Whether ``path`` holds anything a run produced (results, parameters, checkpoints...)."""
+    for name in _RUN_FILES:
+        target = path / name
+        if target.is_file() or (target.is_dir() and any(target.iterdir())):
+            return True
+    return False
+
+
+def _refuse_a_different_run(path: Path, config: dict[str, Any], params: str) -> None:
+    if not (path / CONFIG).exists() or not has_outputs(path):
+        return  # nothing to protect: a new folder, or a run that failed before any output
+    diff = config_differences(_read_yaml(path / CONFIG), config)
+    recorded = recorded_params(path)
+    if recorded is not None and recorded != params:
+        diff.append(f"parameters: {_describe(recorded)} -> {_describe(params)}")
+    if diff:
+        raise RunDirError(
+            f"{path} holds a different run (its config or parameters differ):\n  "
+            + "\n  ".join(diff)
+            + "\nUse another --out, or --overwrite to delete that run's results."
+        )
+
+
+def _describe(params: str) -> str:
+    return "trained by the run" if params == TRAINED else f"--params with {params}"
+
+
+def recorded_params(path: Path) -> str | None:
+    """The parameters identity recorded in ``path``; for a folder from before
+    ``identity.yaml``: trained if it holds its own parameters or checkpoints (a --params
+    run writes none), else the one parameter set its summary names; else None."""
+    recorded = _read_yaml(path / IDENTITY).get("params")
+    if isinstance(recorded, str):
+        return recorded
+    if any((path / PARAMS).glob("*.npz")) or any((path / CHECKPOINTS).glob("*")):
+        return TRAINED
+    try:
+        entries = json.loads((path / SUMMARY).read_text()).get("params") or []
+    except (OSError, ValueError, AttributeError):
+        entries = []
+    if len(entries) == 1 and isinstance(entries[0], dict) and entries[0].get("sha256"):
+        return params_identity(entries[0]["sha256"])
+    return None
+
+
+def _check_writable(folder: Path, out: Path) -> None:
+    """Write (and drop at once) a nameless file in ``folder``: works as root too."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        where = "" if folder == out else f" (in {folder})"
+        raise RunDirError(
+            f"cannot write output folder {out}{where}: {exc.strerror or exc}; "
+            "choose a folder you can write as --out, or fix its permissions"
+        ) from None
+
+
+def _lock_folder(path: Path, *, probe: bool = False) -> IO[str]:
+    try:
+        lock = open(path / LOCK, "r" if probe else "a")  # noqa: SIM115 - held while running
+    except OSError as exc:
+        raise RunDirError(
+            f"cannot write output folder {path}: {exc.strerror or exc}; "
+            "choose a folder you can write as --out, or fix its permissions"
+        ) from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -164,9 +279,10 @@ def _lock_folder(path: Path) -> IO[str]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

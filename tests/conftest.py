@@ -27,3 +27,26 @@ def mnist_dir() -> Path:
     ):
         pytest.fail(f"real MNIST files not found in {path}; set SNNJOB_DATA_DIR to their folder")
     return path
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """An existing folder nobody can create files in, root included.
+
+    As root, permission bits are ignored, so the folder is made immutable
+    (``chattr +i``, on file systems that support it); otherwise it is ``chmod 555``.
+    """
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"running as root and `chattr +i` failed: {done.stderr.strip()}")
+        yield folder
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
