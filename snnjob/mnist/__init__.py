@@ -23,7 +23,8 @@ Submodules (imports flow one way, top to bottom):
 - :mod:`snnjob.mnist.idx` -- reading ``.gz`` or raw IDX files, header checks, SHA-256, verify.
 - :mod:`snnjob.mnist.progress` -- the download progress callback type and its tqdm bars.
 - :mod:`snnjob.mnist.download` -- streaming downloads with atomic installs, :func:`fetch`.
-- :mod:`snnjob.mnist.load` -- :func:`load_mnist`, the :class:`MNIST` arrays, the cache.
+- :mod:`snnjob.mnist.load` -- :func:`load_mnist`, the :class:`MNIST` arrays, the cache;
+  :func:`check_files`, the checks of steps 1 and 4 that need no payload (milliseconds).
 
 To override the mirrors, set ``snnjob.mnist.files.MIRRORS`` (the name re-exported here
 is a copy) or pass ``mirrors=`` to :func:`fetch`.
@@ -32,7 +33,7 @@ is a copy) or pass ``mirrors=`` to :func:`fetch`.
 from snnjob.mnist.download import fetch
 from snnjob.mnist.files import DATA_DIR_ENV, FILES, MIRRORS, FileHashes, cache_dir, resolve_data_dir
 from snnjob.mnist.idx import IMAGE_MAGIC, LABEL_MAGIC, verify
-from snnjob.mnist.load import MNIST, clear_cache, load_mnist
+from snnjob.mnist.load import MNIST, check_files, clear_cache, load_mnist
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -43,6 +44,7 @@ __all__ = [
     "MNIST",
     "FileHashes",
     "cache_dir",
+    "check_files",
     "clear_cache",
     "fetch",
     "load_mnist",

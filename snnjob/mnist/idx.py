@@ -62,28 +62,77 @@ def read_content(path: Path) -> bytes:
         ) from exc
 
 
-def parse_idx(data: bytes, name: str, path: Path) -> np.ndarray:
-    """Check the IDX header and payload of MNIST file ``name``; return a uint8 view."""
+def check_header(head: bytes, n_bytes: int, name: str, path: Path) -> int:
+    """Check the IDX header (``head``: the content's first bytes) and the content length
+    ``n_bytes`` of MNIST file ``name``; return the header length."""
     magic, dims = layout(name)
     kind = "image" if magic == IMAGE_MAGIC else "label"
     header = 4 * (1 + len(dims))
-    if len(data) < header:
+    if len(head) < header:
         raise FileProblem(
-            f"{path}: is truncated ({len(data)} bytes, shorter than the {header}-byte IDX header)."
+            f"{path}: is truncated ({len(head)} bytes, shorter than the {header}-byte IDX header)."
         )
-    found = int.from_bytes(data[:4], "big")
+    found = int.from_bytes(head[:4], "big")
     if found != magic:
         raise FileProblem(
             f"{path}: has magic number {found}, expected {magic} (IDX {kind} file); it is "
             f"corrupt or not an MNIST {kind} file."
         )
-    found_dims = struct.unpack(f">{len(dims)}I", data[4:header])
+    found_dims = struct.unpack(f">{len(dims)}I", head[4:header])
     if found_dims != dims:
-        raise FileProblem(f"{path}: header gives shape {found_dims}, expected {dims}.")
-    have, want = len(data) - header, math.prod(dims)
+        what = "images" if kind == "image" else "labels"
+        raise FileProblem(
+            f"{path}: header gives shape {found_dims}, expected {dims}"
+            + (
+                f" (it holds {found_dims[0]} {what}, MNIST has {dims[0]})"
+                if found_dims[0] != dims[0]
+                else ""
+            )
+            + "."
+        )
+    have, want = n_bytes - header, math.prod(dims)
     if have != want:
         what = "is truncated" if have < want else "has trailing bytes"
         raise FileProblem(f"{path}: {what} ({have} data bytes after the header, expected {want}).")
+    return header
+
+
+def check_structure(path: Path, name: str) -> None:
+    """:func:`check_header` without reading the payload: a raw file's size, or a ``.gz``'s
+    first bytes and the content length its gzip trailer records (milliseconds per file)."""
+    _, dims = layout(name)
+    want = 4 * (1 + len(dims)) + math.prod(dims)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as stream:
+                head = stream.read(16)
+            with open(path, "rb") as raw:
+                if raw.seek(0, os.SEEK_END) < 18:  # the smallest gzip file
+                    raise EOFError("shorter than a gzip header and trailer")
+                raw.seek(-4, os.SEEK_END)
+                n_bytes = int.from_bytes(raw.read(4), "little")  # ISIZE: length mod 2**32
+        else:
+            with open(path, "rb") as raw:
+                head = raw.read(16)
+            n_bytes = path.stat().st_size
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileProblem(f"{path}: cannot be read or decompressed ({exc}).") from exc
+    if path.suffix == ".gz":
+        check_header(head, want, name, path)  # the header first: its message is the clearest
+        if n_bytes != want % 2**32:
+            raise FileProblem(
+                f"{path}: is truncated or corrupt (its gzip trailer records {n_bytes} bytes "
+                f"of content, expected {want})."
+            )
+    else:
+        check_header(head, n_bytes, name, path)
+
+
+def parse_idx(data: bytes, name: str, path: Path) -> np.ndarray:
+    """Check the IDX header and payload of MNIST file ``name``; return a uint8 view."""
+    magic, dims = layout(name)
+    kind = "image" if magic == IMAGE_MAGIC else "label"
+    header = check_header(data[:16], len(data), name, path)
     array = np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
     if kind == "label" and int(array.max()) >= N_CLASSES:
         raise FileProblem(
