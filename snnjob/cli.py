@@ -92,11 +92,19 @@ def resolve_config(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from snnjob.results import summary_markdown
-    from snnjob.runner import run_job
-    from snnjob.session import connect
+    from snnjob.mnist import load_mnist
+    from snnjob.preflight import check_inputs
 
     cfg = resolve_config(args)
+    # bad input is refused before Ray starts: parameters, --out, data (milliseconds), then
+    # the data's SHA-256 (seconds; the loaded data is cached for the run)
+    check_inputs(cfg, args.out, params_file=args.params, overwrite=args.overwrite)
+    load_mnist(cfg.data.data_dir, download=cfg.data.download)
+
+    from snnjob.results import summary_markdown
+    from snnjob.runner import run_job  # imports Ray
+    from snnjob.session import connect
+
     connect(cfg.resources.address, num_cpus=args.num_cpus)
     summary = run_job(
         cfg,

@@ -1,8 +1,10 @@
 """One job, top to bottom: run folder, data, parameters, sweep, summary, plots.
 
-Flow of one ``snnjob run`` (Ray connected by :func:`snnjob.session.connect`)::
+Flow of one ``snnjob run`` (inputs checked by :func:`snnjob.preflight.check_inputs`, then
+Ray connected by :func:`snnjob.session.connect`)::
 
-    open OUT (config check, lock)                                   snnjob.rundir
+    can the cluster ever run it (CPUs, GPUs per node)? parameters?  snnjob.preflight
+    open OUT (config and parameters check, lock)                    snnjob.rundir
     -> load MNIST on the driver                                     snnjob.mnist
     -> params per training seed: reuse OUT/params/seed-k.npz, or    snnjob.training
        train on TrainerActors (GPU when there is one; restarts resume from checkpoints);
@@ -26,6 +28,7 @@ from typing import Any
 from snnjob.config import JobConfig
 from snnjob.errors import SnnjobError
 from snnjob.params import ParamSet
+from snnjob.preflight import check_feasible, check_params
 from snnjob.rundir import RunDir, open_run_dir
 from snnjob.session import cluster_info
 from snnjob.sweep import EvalService, output_traces, plan_shards, rate_mode_errors, run_sweep
@@ -51,7 +54,13 @@ def run_job(
     from snnjob.training import param_sets
 
     t_start = time.perf_counter()
-    with open_run_dir(out, cfg.to_dict(), overwrite=overwrite) as run:
+    identity = check_params(cfg, params_file, out=out, overwrite=overwrite)
+    trained = RunDir(Path(out).expanduser().resolve())
+    training = params_file is None and (
+        overwrite or not all(trained.params_file(s).exists() for s in cfg.train.seeds)
+    )
+    check_feasible(cfg, cluster_info(), training=training)  # before anything waits on it
+    with open_run_dir(out, cfg.to_dict(), params=identity, overwrite=overwrite) as run:
         mnist = load_mnist(cfg.data.data_dir, download=cfg.data.download)
         n_train = cfg.data.n_train or len(mnist.train_images)
         n_test = cfg.eval.n_images or len(mnist.test_images)

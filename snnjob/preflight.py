@@ -1,0 +1,103 @@
+"""Checks of a job's inputs before anything slow starts: Ray, the data load, training.
+
+``snnjob run`` calls :func:`check_inputs` before it connects to Ray: the parameter file
+(exists, plain arrays, finite floats, shapes, hash, preset), the output folder (not a file,
+writable, not in use, not holding a different run) and the data folder (the four files,
+their IDX headers and lengths) -- milliseconds each, and nothing is written. The runner
+calls :func:`check_feasible`, a pure function of :func:`snnjob.session.cluster_info` and
+the config, before anything trains: a request no node can ever satisfy is refused instead
+of waited on. No Ray, no TensorFlow here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from snnjob.architecture import weight_shapes
+from snnjob.config import JobConfig
+from snnjob.errors import ConfigError, ParamsError
+from snnjob.params import check_trained_preset, load_params
+from snnjob.rundir import TRAINED, RunDir, check_run_dir, params_identity
+
+
+def check_inputs(
+    cfg: JobConfig,
+    out: str | Path,
+    *,
+    params_file: str | Path | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Refuse bad parameters, output folder or data folder; return the parameters' identity
+    (see :func:`snnjob.rundir.params_identity`)."""
+    from snnjob.mnist import check_files
+
+    identity = check_params(cfg, params_file, out=out, overwrite=overwrite)
+    check_run_dir(out, cfg.to_dict(), params=identity, overwrite=overwrite)
+    check_files(cfg.data.data_dir, download=cfg.data.download)
+    return identity
+
+
+def check_params(
+    cfg: JobConfig, params_file: str | Path | None, *, out: str | Path, overwrite: bool = False
+) -> str:
+    """Load and check ``params_file`` for this config; return its identity (``trained``
+    without one)."""
+    if params_file is None:
+        return TRAINED
+    path = Path(params_file).expanduser()
+    own = RunDir(Path(out).expanduser().resolve()).params
+    if overwrite and path.resolve().is_relative_to(own):
+        raise ParamsError(
+            f"--params {path} lies in {own}, which --overwrite deletes before it is read; "
+            "copy it out of --out first"
+        )
+    _, meta = load_params(path, expected=weight_shapes(cfg.model.preset))
+    check_trained_preset(meta, cfg.model.preset, source=str(path))
+    return params_identity(meta["sha256"])
+
+
+def check_feasible(cfg: JobConfig, info: dict[str, Any], *, training: bool) -> None:
+    """Refuse a job the cluster can never run (``info``: :func:`~snnjob.session.cluster_info`).
+
+    Evaluation workers need ``resources.cpus_per_worker`` CPUs on one node and
+    ``resources.gpus_per_worker`` GPUs; with ``training``, a trainer needs
+    ``resources.trainer_cpus`` CPUs on one node, and ``train.device=gpu`` a GPU.
+    """
+    r = cfg.resources
+    node_cpus, gpus = info["max_node_cpus"], info["gpus"]
+    problems = []
+    if r.cpus_per_worker > node_cpus:
+        problems.append(
+            f"resources.cpus_per_worker={r.cpus_per_worker} but the largest node has "
+            f"{node_cpus:g} CPU(s), so no evaluation worker can start; use "
+            f"--cpus-per-worker {max(1, int(node_cpus))} or a node with more CPUs"
+        )
+    if r.gpus_per_worker > gpus:
+        problems.append(
+            f"resources.gpus_per_worker={r.gpus_per_worker:g} but the cluster has {gpus:g} "
+            "GPU(s), so no evaluation worker can start; use --gpus-per-worker 0 (CPU "
+            "workers) or add a GPU node"
+        )
+    if training and r.trainer_cpus is not None and r.trainer_cpus > node_cpus:
+        problems.append(
+            f"resources.trainer_cpus={r.trainer_cpus} but the largest node has {node_cpus:g} "
+            f"CPU(s), so no trainer can start; use --set resources.trainer_cpus="
+            f"{max(1, int(node_cpus))} (or null: as many as fit)"
+        )
+    if training and cfg.train.device == "gpu" and gpus == 0:
+        problems.append(
+            "train.device=gpu but the cluster has no GPU; use --set train.device=auto (GPU "
+            "when there is one, else CPU) or add a GPU node"
+        )
+    if problems:
+        raise ConfigError(
+            f"the Ray cluster ({info['nodes']} node(s), {info['cpus']:g} CPU(s), {gpus:g} "
+            "GPU(s)) can never run this job: "
+            + "\n  ".join(problems)
+            + (
+                ""
+                if info["cpus"]
+                else " (nodes still starting? wait until `ray status` lists them)"
+            )
+        )
