@@ -157,7 +157,8 @@ class EvalConfig:
         if not self.n_steps:
             raise ConfigError("eval.n_steps must list at least one number of timesteps")
         for n in self.n_steps:
-            _positive(f"eval.n_steps ({n})", n)
+            if n <= 0:
+                raise ConfigError(f"eval.n_steps must be numbers of timesteps > 0, got {n}")
         if len(set(self.n_steps)) != len(self.n_steps):
             raise ConfigError(f"eval.n_steps has duplicates: {list(self.n_steps)}")
         _seeds("eval.seeds", self.seeds)
@@ -247,7 +248,10 @@ def parse_override(item: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: value {text!r} is not valid YAML ({exc})") from None
+        raise ConfigError(
+            f"--set {key}: value {text!r} is not valid YAML ({_yaml_problem(exc)}); "
+            "quote it for the shell, e.g. --set 'eval.n_steps=[10, 30]'"
+        ) from None
     return key, value
 
 
@@ -287,10 +291,19 @@ def _read_raw(name_or_path: str) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin} is not valid YAML: {exc}") from None
+        raise ConfigError(
+            f"{origin} is not valid YAML: {_yaml_problem(exc)}; fix it there"
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin} must be a mapping of sections (model, data, train, ...)")
     return raw
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: what the YAML parser found wrong, and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

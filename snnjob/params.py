@@ -151,16 +151,18 @@ def load_params(
 
 def _read_npz(path: Path) -> Params:
     """The arrays of a plain ``.npz`` (never unpickled: ``allow_pickle=False``)."""
+    if not zipfile.is_zipfile(path):
+        raise ParamsError(
+            f"{path} is not a .npz file (not a zip archive of arrays); give a parameter file "
+            "written by snnjob (OUT/params/seed-<k>.npz)"
+        )
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("it holds one unnamed array (.npy), not named arrays")
-        with data:
+        with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ParamsError(
-            f"cannot read {path} as a plain .npz file ({exc}); give a parameter file written "
-            "by snnjob (OUT/params/seed-<k>.npz)"
+            f"cannot read {path} as a plain .npz file ({exc}; snnjob never unpickles); give a "
+            "parameter file written by snnjob (OUT/params/seed-<k>.npz)"
         ) from None
 
 

@@ -43,7 +43,7 @@ def test_overrides_are_yaml():
         ("evl.n_steps=[10]", "did you mean 'eval'"),
         ("model.preset=strdied", "choose one of seed, strided"),
         ("train.device=tpu", "choose one of auto, cpu, gpu"),
-        ("eval.n_steps=[0]", "must be > 0"),
+        ("eval.n_steps=[0]", "timesteps > 0, got 0"),
         ("eval.n_steps=[10, 10]", "duplicates"),
         ("train.seeds=[]", "at least one seed"),
         ("train.epochs=1.5", "must be an integer"),

@@ -122,5 +122,5 @@ def test_a_single_array_npy_is_not_a_parameter_file(tmp_path):
     save_params(tmp_path / "p.npz", _params(ModelConfig()), {})
     with open(tmp_path / "p.npz", "wb") as fh:
         np.save(fh, np.zeros(3, np.float32))
-    with pytest.raises(ParamsError, match="not named arrays"):
+    with pytest.raises(ParamsError, match=r"is not a \.npz file \(not a zip archive"):
         load_params(tmp_path / "p.npz")
