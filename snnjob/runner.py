@@ -55,9 +55,9 @@ def run_job(
 
     t_start = time.perf_counter()
     identity = check_params(cfg, params_file, out=out, overwrite=overwrite)
-    trained = RunDir(Path(out).expanduser().resolve())
+    folder = RunDir(Path(out).expanduser().resolve())
     training = params_file is None and (
-        overwrite or not all(trained.params_file(s).exists() for s in cfg.train.seeds)
+        overwrite or not all(folder.params_file(s).exists() for s in cfg.train.seeds)
     )
     check_feasible(cfg, cluster_info(), training=training)  # before anything waits on it
     with open_run_dir(out, cfg.to_dict(), params=identity, overwrite=overwrite) as run:

@@ -22,7 +22,7 @@ from snnjob.config import load_config
 from snnjob.errors import RunDirError
 from snnjob.evaluate import evaluate
 from snnjob.mnist import load_mnist
-from snnjob.params import load_params, params_sha256
+from snnjob.params import load_params, params_sha256, save_params
 from snnjob.results import check_coverage
 from snnjob.results.store import read_predictions, read_results
 from snnjob.runner import run_job
@@ -235,6 +235,19 @@ def test_a_different_config_is_refused(first_run, mnist_dir):
     cfg, out, _ = first_run
     with pytest.raises(RunDirError, match=r"eval\.seeds: \[0\] -> \[1\]"):
         run_job(tiny(mnist_dir, "eval.seeds=[1]"), out, progress=False)
+
+
+def test_other_parameters_are_refused_and_nothing_is_mixed(first_run, tmp_path):
+    cfg, out, _ = first_run
+    assert yaml.safe_load((out / "identity.yaml").read_text()) == {"params": "trained"}
+    params, meta = load_params(out / "params" / "seed-0.npz")
+    changed = {k: v * np.float32(1.01) for k, v in params.items()}
+    other = save_params(tmp_path / "other.npz", changed, {"config": meta["config"]})
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != ".snnjob.lock"}
+    with pytest.raises(RunDirError, match="parameters: trained by the run -> --params with "
+                       f"sha256:{other['sha256']}"):  # fmt: skip
+        run_job(cfg, out, params_file=tmp_path / "other.npz", progress=False)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != ".snnjob.lock"} == before
 
 
 def test_killed_driver_then_rerun_completes_without_duplicates(first_run, mnist_dir, tmp_path):
