@@ -39,6 +39,23 @@ def _node() -> str:
         return socket.gethostname()
 
 
+FAULT_ENV = "SNNJOB_INJECT_FAULT"
+
+
+def _injected_fault(request: ShardRequest) -> None:
+    """Test hook for the fault matrix: with ``SNNJOB_INJECT_FAULT=crash@K`` in the
+    environment Ray starts workers with, every attempt at the shard that starts at test image
+    ``K`` kills its worker process (a lost worker); ``raise@K`` raises in the shard's code."""
+    spec = os.environ.get(FAULT_ENV, "")
+    kind, _, start = spec.partition("@")
+    if not start or int(start) != request.start or request.rate:
+        return
+    if kind == "crash":
+        os._exit(17)
+    if kind == "raise":
+        raise RuntimeError(f"fault injected by {FAULT_ENV}={spec}")
+
+
 @ray.remote
 class TrainerActor:
     """Trains one network (one training seed); restarts resume from the last checkpoint."""
@@ -96,6 +113,7 @@ class EvalWorker:
         from snnjob.evaluate import SpikingEvaluator
         from snnjob.params import params_sha256
 
+        _injected_fault(request)
         build_s = 0.0
         if request.simulator_key != self.key:
             self.close()

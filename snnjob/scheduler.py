@@ -1,14 +1,19 @@
-"""A scheduler of work items over a fixed set of Ray actors, resubmitting a lost actor's work.
+"""A scheduler of work items over Ray actors that replaces lost actors and retries their work.
 
-Like :class:`ray.util.ActorPool`, but built for long sweeps on clusters that lose nodes:
+Like :class:`ray.util.ActorPool`, but built for long sweeps on clusters that lose workers
+and nodes:
 
-- every item is in flight at once, dealt round-robin in the given order, so each actor runs
-  its items in submission order (callers order items so that an actor rebuilds its state
-  seldom) and no actor idles while the driver waits;
+- items wait in a driver-side queue, in the given order; each ready actor holds at most
+  ``per_actor`` of them (one running, the next already queued, so no actor idles while the
+  driver writes a result). Free actors pull the next item: a fast actor does more, a
+  replacement joins in, and consecutive items (which callers order so that they share an
+  actor's state) stay together;
 - results are yielded as they land (:meth:`Scheduler.run`), not in submission order;
-- an actor that dies (:class:`ray.exceptions.RayActorError`) fails its queued items at
-  once; each is resubmitted to the live actor with the fewest items in flight, up to
-  ``max_attempts`` attempts per item;
+- an actor that dies (:class:`ray.exceptions.RayActorError`) fails its items at once; each
+  goes back to the front of the queue, up to ``max_attempts`` attempts per item, and, given
+  ``replace``, a replacement actor is started (at most ``max_replacements`` per run). An
+  actor receives items only once it is ready (``ping`` answered), so a replacement that
+  finds no room on the cluster never holds work: the others finish it;
 - an item whose own code raises is not retried (the same input raises again): the run stops
   with a :class:`SweepError` that names the item and the cause.
 
@@ -18,6 +23,8 @@ It knows nothing about NengoDL: tests drive it with ``f(x) = x + 1`` actors.
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -29,6 +36,7 @@ from snnjob.errors import SnnjobError
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
+STARTING, READY, LOST = "starting", "ready", "lost"
 
 
 class SweepError(SnnjobError):
@@ -42,7 +50,12 @@ class SchedulerStats:
     submitted: int = 0  # attempts submitted, resubmissions included
     completed: int = 0
     resubmitted: int = 0
-    lost_actors: list[int] = field(default_factory=list)  # indices into the actor list
+    lost_actors: list[int] = field(default_factory=list)  # indices into Scheduler.actors
+    replaced: int = 0  # replacement actors started
+
+
+def _ping(actor: Any) -> ray.ObjectRef:
+    return actor.__ray_ready__.remote()
 
 
 class Scheduler(Generic[Item]):
@@ -51,13 +64,25 @@ class Scheduler(Generic[Item]):
     Parameters
     ----------
     actors
-        Ray actor handles (a pool that is not resized during a run).
+        Ray actor handles; they get items once ``ping(actor)`` has answered.
     submit
         Starts one item on one actor and returns the result's ObjectRef.
     max_attempts
         Attempts per item, the first included (>= 1).
     describe
         Names an item in log lines and errors (default ``repr``).
+    replace
+        Starts a replacement for a lost actor and returns its handle (or None: no room).
+    max_replacements
+        Replacements per run (default: as many as there are actors).
+    per_actor
+        Items a ready actor holds at once (>= 1).
+    start_timeout_s
+        After a loss, how long to wait for a replacement when no actor is ready at all
+        (before any loss, actors that wait for resources, e.g. CPUs still held by training,
+        are waited for).
+    ping
+        Returns an ObjectRef that resolves once the actor is constructed.
     """
 
     def __init__(
@@ -67,41 +92,79 @@ class Scheduler(Generic[Item]):
         *,
         max_attempts: int = 3,
         describe: Callable[[Item], str] = repr,
+        replace: Callable[[], Any | None] | None = None,
+        max_replacements: int | None = None,
+        per_actor: int = 2,
+        start_timeout_s: float = 300.0,
+        ping: Callable[[Any], ray.ObjectRef] = _ping,
     ):
         if not actors:
             raise ValueError("a Scheduler needs at least one actor")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-        self._actors = list(actors)
-        self._submit = submit
-        self._max_attempts = max_attempts
-        self._describe = describe
-        # in-flight attempts: result ref -> (item, actor index, attempt number from 0)
-        self._inflight: dict[ray.ObjectRef, tuple[Item, int, int]] = {}
-        self._dead: set[int] = set()  # indices of actors known to be lost
+        if per_actor < 1:
+            raise ValueError(f"per_actor must be >= 1, got {per_actor}")
+        self.actors: list[Any] = []
+        self._state: list[str] = []
+        self._load: list[int] = []
+        self._submit, self._describe, self._ping = submit, describe, ping
+        self._max_attempts, self._per_actor = max_attempts, per_actor
+        self._replace = replace
+        self._max_replacements = len(actors) if max_replacements is None else max_replacements
+        self._start_timeout_s = start_timeout_s
+        self._queue: deque[tuple[Item, int]] = deque()  # (item, attempts made so far)
+        self._inflight: dict[ray.ObjectRef, tuple[Item, int, int]] = {}  # ref -> item, actor, n
+        self._starting: dict[ray.ObjectRef, int] = {}  # ping ref -> actor index
         self.stats = SchedulerStats()
+        for actor in actors:
+            self._add(actor)
 
     @property
     def live_actors(self) -> list[int]:
-        """Indices of the actors not known to be lost."""
-        return [i for i in range(len(self._actors)) if i not in self._dead]
+        """Indices of the actors not known to be lost (ready or starting)."""
+        return [i for i, s in enumerate(self._state) if s != LOST]
 
     def run(self, items: Iterable[Item]) -> Iterator[tuple[Item, Any]]:
         """Yield ``(item, result)`` for every item, in completion order.
 
         Raises :class:`SweepError` when an item's code raises, when an item has used
-        ``max_attempts`` attempts, or when no actor is left; items still in flight are then
-        abandoned (the caller owns the actors and kills them).
+        ``max_attempts`` attempts, or when no actor is left (or none becomes ready within
+        ``start_timeout_s``); items still in flight are then abandoned (the caller owns the
+        actors and kills them).
         """
-        for i, item in enumerate(items):
-            self._start(item, i % len(self._actors), 0)
-        while self._inflight:
-            (ref,), _ = ray.wait(list(self._inflight), num_returns=1)
+        self._queue.extend((item, 0) for item in items)
+        self._fill()
+        waiting_since = time.monotonic()
+        while self._inflight or self._queue:
+            if not self._inflight and not self._starting:
+                raise SweepError(
+                    f"no actor left for {len(self._queue)} item(s), the first "
+                    f"{self._describe(self._queue[0][0])}"
+                )
+            timeout = None
+            if not self._inflight and self.stats.lost_actors:  # only replacements starting
+                timeout = max(0.0, waiting_since + self._start_timeout_s - time.monotonic())
+            done, _ = ray.wait([*self._inflight, *self._starting], num_returns=1, timeout=timeout)
+            if not done:
+                raise SweepError(
+                    f"no actor became ready within {self._start_timeout_s:g} s for "
+                    f"{len(self._queue)} item(s): the cluster has no room for a replacement "
+                    f"(add nodes or free resources, then re-run to resume)"
+                )
+            waiting_since = time.monotonic()
+            ref = done[0]
+            if ref in self._starting:
+                self._started(ref)
+                self._fill()
+                continue
             item, actor, attempt = self._inflight.pop(ref)
+            self._load[actor] -= 1
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
-                self._lost(item, actor, attempt, exc)
+                self._lost(actor, exc)
+                self._retry(item, attempt, exc)
+                self._fill()
                 continue
             except ray.exceptions.RayTaskError as exc:
                 raise SweepError(
@@ -109,28 +172,60 @@ class Scheduler(Generic[Item]):
                     f"{type(exc.cause).__name__}: {exc.cause}"
                 ) from exc
             self.stats.completed += 1
+            self._fill()  # before the caller handles the result: the actor keeps busy
             yield item, result
 
-    def _start(self, item: Item, actor: int, attempt: int) -> None:
-        self._inflight[self._submit(self._actors[actor], item)] = (item, actor, attempt)
-        self.stats.submitted += 1
+    def _add(self, actor: Any) -> None:
+        self.actors.append(actor)
+        self._state.append(STARTING)
+        self._load.append(0)
+        self._starting[self._ping(actor)] = len(self.actors) - 1
 
-    def _lost(self, item: Item, actor: int, attempt: int, exc: Exception) -> None:
-        if actor not in self._dead:
-            self._dead.add(actor)
-            self.stats.lost_actors.append(actor)
-            log.warning("actor %d lost: %s", actor, type(exc).__name__)
-        alive = self.live_actors
-        if attempt + 1 >= self._max_attempts or not alive:
+    def _started(self, ref: ray.ObjectRef) -> None:
+        index = self._starting.pop(ref)
+        try:
+            ray.get(ref)
+        except ray.exceptions.RayError as exc:  # died while starting
+            self._lost(index, exc)
+            return
+        if self._state[index] == STARTING:
+            self._state[index] = READY
+
+    def _fill(self) -> None:
+        """Hand queued items to ready actors, least loaded first, up to ``per_actor`` each."""
+        while self._queue:
+            ready = [i for i, s in enumerate(self._state) if s == READY]
+            free = [i for i in ready if self._load[i] < self._per_actor]
+            if not free:
+                return
+            actor = min(free, key=lambda i: (self._load[i], i))
+            item, attempt = self._queue.popleft()
+            if attempt:
+                self.stats.resubmitted += 1
+                log.warning("%s resubmitted to actor %d", self._describe(item), actor)
+            self._inflight[self._submit(self.actors[actor], item)] = (item, actor, attempt)
+            self._load[actor] += 1
+            self.stats.submitted += 1
+
+    def _lost(self, actor: int, exc: Exception) -> None:
+        if self._state[actor] == LOST:
+            return
+        self._state[actor] = LOST
+        self.stats.lost_actors.append(actor)
+        log.warning("actor %d lost: %s", actor, type(exc).__name__)
+        if self._replace is None or self.stats.replaced >= self._max_replacements:
+            return
+        new = self._replace()
+        if new is not None:
+            self.stats.replaced += 1
+            log.warning("actor %d started to replace actor %d", len(self.actors), actor)
+            self._add(new)
+
+    def _retry(self, item: Item, attempt: int, exc: Exception) -> None:
+        if attempt + 1 >= self._max_attempts:
             raise SweepError(
                 f"{self._describe(item)} failed {attempt + 1} time(s) "
-                f"({len(alive)} actor(s) left): {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                f"({len(self.live_actors)} actor(s) left): "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
             ) from exc
-        load = dict.fromkeys(alive, 0)
-        for _, busy, _ in self._inflight.values():
-            if busy in load:
-                load[busy] += 1
-        target = min(alive, key=load.__getitem__)
-        log.warning("%s resubmitted to actor %d", self._describe(item), target)
-        self.stats.resubmitted += 1
-        self._start(item, target, attempt + 1)
+        self._queue.appendleft((item, attempt + 1))

@@ -45,6 +45,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     t0 = time.perf_counter()
     if local:
         ray.init(
+            address="local",  # a new instance, even if `ray start` left one running here
             num_cpus=num_cpus,
             include_dashboard=True,
             dashboard_host="127.0.0.1",

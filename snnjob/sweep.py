@@ -26,7 +26,7 @@ import numpy as np
 import ray
 
 from snnjob.config import JobConfig
-from snnjob.errors import ConfigError, SnnjobError
+from snnjob.errors import ConfigError, RunDirError, SnnjobError
 from snnjob.messages import ShardOutcome, ShardRequest, WorkerStats
 from snnjob.params import ParamSet
 from snnjob.results import PointKey
@@ -114,26 +114,20 @@ class EvalService:
         self._data_refs: tuple[ray.ObjectRef, ray.ObjectRef] | None = None
         self.workers: list[Any] = []  # EvalWorker handles, started on first use
         self.workers_lost = 0
+        self.workers_replaced = 0
+        self.shards_resubmitted = 0
         self.started_at: float | None = None  # time.time() when the first worker was asked for
 
     def evaluate(
         self, tasks: list[ShardTask], *, workers: int
     ) -> Iterator[tuple[ShardTask, ShardOutcome]]:
-        """Yield ``(task, outcome)`` for every task as it lands, on up to ``workers`` workers."""
-        from snnjob.actors import EvalWorker
-
-        r = self.cfg.resources
+        """Yield ``(task, outcome)`` for every task as it lands, on up to ``workers`` workers;
+        a lost worker is replaced (it gets work once it has started, if the cluster has room)
+        and its shards go back to the queue."""
         if self.started_at is None:
             self.started_at = time.time()
         while len(self.workers) < workers:
-            self.workers.append(
-                EvalWorker.options(
-                    num_cpus=r.cpus_per_worker,
-                    num_gpus=r.gpus_per_worker,
-                    max_restarts=0,  # a lost worker's shards go to live workers instead
-                    scheduling_strategy="SPREAD",
-                ).remote(self.cfg.model, r.cpus_per_worker, xla=self.cfg.eval.xla)
-            )
+            self.workers.append(self._start_worker())
         for task in tasks:
             if task.pset.ref is None:  # broadcast once, owned by the driver
                 task.pset.ref = ray.put(task.pset.params)
@@ -144,7 +138,10 @@ class EvalService:
         def submit(worker, task: ShardTask) -> ray.ObjectRef:
             return worker.evaluate.remote(task.request, task.pset.ref, images_ref, labels_ref)
 
-        scheduler = Scheduler(self.workers[:workers], submit, max_attempts=3, describe=str)
+        scheduler = Scheduler(
+            self.workers[:workers], submit, max_attempts=3, describe=str,
+            replace=self._start_worker,
+        )  # fmt: skip
         try:
             for task, outcome in scheduler.run(tasks):
                 if outcome.params_sha256 != task.pset.sha256:
@@ -157,12 +154,30 @@ class EvalService:
         finally:
             lost = set(scheduler.stats.lost_actors)
             self.workers_lost += len(lost)
-            for i in sorted(lost, reverse=True):  # kill them in case they come back
-                ray.kill(self.workers.pop(i))
+            self.workers_replaced += scheduler.stats.replaced
+            self.shards_resubmitted += scheduler.stats.resubmitted
+            for i in lost:  # kill them in case they come back
+                ray.kill(scheduler.actors[i])
+            kept = [a for i, a in enumerate(scheduler.actors) if i not in lost]
+            self.workers = kept + self.workers[workers:]
+
+    def _start_worker(self) -> Any:
+        from snnjob.actors import EvalWorker
+
+        r = self.cfg.resources
+        return EvalWorker.options(
+            num_cpus=r.cpus_per_worker,
+            num_gpus=r.gpus_per_worker,
+            max_restarts=0,  # the scheduler replaces a lost worker and requeues its shards
+            scheduling_strategy="SPREAD",
+        ).remote(self.cfg.model, r.cpus_per_worker, xla=self.cfg.eval.xla)
 
     def worker_stats(self) -> list[WorkerStats]:
-        """Counters of the live workers (for the run's statistics)."""
-        return ray.get([w.stats.remote() for w in self.workers], timeout=30)
+        """Counters of the workers that answer within seconds (for the run's statistics; a
+        replacement still waiting for room on the cluster does not)."""
+        refs = [w.stats.remote() for w in self.workers]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=30)
+        return ray.get(ready)
 
     def first_shard(
         self, workers: list[WorkerStats], outcome: ShardOutcome, at: float, since: float
@@ -219,6 +234,7 @@ def run_sweep(
     )  # fmt: skip
     bar = _progress_bar(len(tasks), stats["skipped"], enabled=progress)
     t0, since, images, image_steps, first = time.perf_counter(), time.time(), 0, 0, None
+    finished = False
     try:
         for task, outcome in service.evaluate(todo, workers=n_workers):
             if not images:
@@ -229,17 +245,21 @@ def run_sweep(
             bar.update(1)
             rate = image_steps / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix_str(f"{rate:.0f} img-steps/s")
+        finished = True
     finally:
         bar.close()
         stats["eval_wall_time_s"] = time.perf_counter() - t0
         stats["images_evaluated"] = images
         stats["image_steps_simulated"] = image_steps
         stats["workers_lost"] = service.workers_lost
-        with contextlib.suppress(Exception):  # statistics only (workers are idle now)
-            workers = service.worker_stats()
-            stats["worker_builds"] = sum(s.builds for s in workers)
-            if first is not None:
-                stats["first_shard"] = service.first_shard(workers, *first, since)
+        stats["workers_replaced"] = service.workers_replaced
+        stats["shards_resubmitted"] = service.shards_resubmitted
+        if finished:  # statistics only (when failing, workers may still be busy)
+            with contextlib.suppress(Exception):
+                workers = service.worker_stats()
+                stats["worker_builds"] = sum(s.builds for s in workers)
+                if first is not None:
+                    stats["first_shard"] = service.first_shard(workers, *first, since)
     return stats
 
 
@@ -250,20 +270,28 @@ def write_task(cfg: JobConfig, run: RunDir, task: ShardTask, outcome: ShardOutco
     from snnjob.results.store import write_shard
 
     r = task.request
-    write_curve(
-        run.path, params_id=task.pset.id, train_seed=task.pset.train_seed,
-        eval_seed=r.eval_seed, shard_id=task.shard_id, first_index=r.start,
-        step_errors=outcome.step_errors, n_images=outcome.n_images,
-    )  # fmt: skip
-    for point in task.points:
-        step = point.n_steps
-        write_shard(
-            run.path,
-            point=point,
-            shard_id=task.shard_id,
-            row=_shard_row(task, outcome, step),
-            predictions=_predictions(task, outcome, step) if cfg.eval.save_predictions else None,
-        )
+    try:
+        write_curve(
+            run.path, params_id=task.pset.id, train_seed=task.pset.train_seed,
+            eval_seed=r.eval_seed, shard_id=task.shard_id, first_index=r.start,
+            step_errors=outcome.step_errors, n_images=outcome.n_images,
+        )  # fmt: skip
+        for point in task.points:
+            step = point.n_steps
+            write_shard(
+                run.path,
+                point=point,
+                shard_id=task.shard_id,
+                row=_shard_row(task, outcome, step),
+                predictions=_predictions(task, outcome, step)
+                if cfg.eval.save_predictions
+                else None,
+            )
+    except RunDirError as exc:
+        raise RunDirError(
+            f"{exc}. The shards written before are kept: free space or fix the folder's "
+            f"permissions, then re-run the same command to resume"
+        ) from exc
 
 
 def rate_mode_errors(cfg: JobConfig, psets: list[ParamSet], service: EvalService) -> list[dict]:
