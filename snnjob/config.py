@@ -142,6 +142,8 @@ class EvalConfig:
     of ``n_steps`` not above it is used as NengoDL's ``unroll_simulation``. ``xla``: compile
     the simulation step with XLA auto-clustering on the evaluation workers (faster on CPU,
     not bit-exact: outputs move by float rounding; see the README's performance section).
+    ``anytime_thresholds``: margins of the filtered output (top-1 minus top-2) at which an
+    image stops early (:mod:`snnjob.anytime`); one anytime point each (empty: off).
     """
 
     n_steps: tuple[int, ...] = (30,)
@@ -152,6 +154,7 @@ class EvalConfig:
     unroll: int = 10
     save_predictions: bool = True
     xla: bool = True
+    anytime_thresholds: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
     def validate(self) -> None:
         if not self.n_steps:
@@ -169,6 +172,14 @@ class EvalConfig:
         _positive("eval.minibatch_size", self.minibatch_size)
         _positive("eval.shard_size", self.shard_size)
         _positive("eval.unroll", self.unroll)
+        for t in self.anytime_thresholds:
+            if not 0 <= t < float("inf"):
+                raise ConfigError(f"eval.anytime_thresholds must be finite and >= 0, got {t}")
+        if list(self.anytime_thresholds) != sorted(set(self.anytime_thresholds)):
+            raise ConfigError(
+                f"eval.anytime_thresholds must be increasing without duplicates, got "
+                f"{list(self.anytime_thresholds)}"
+            )
 
     @property
     def effective_shard_size(self) -> int:

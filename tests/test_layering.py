@@ -26,7 +26,7 @@ PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore"}  # the r
 TF_FREE = {"snnjob.config", "snnjob.architecture", "snnjob.rundir", "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
            "snnjob.results.schema", "snnjob.results.summary", "snnjob.results.report",
-           "snnjob.mnist"}  # fmt: skip
+           "snnjob.mnist", "snnjob.anytime"}  # fmt: skip
 TF_NAMES = {"tensorflow", "nengo_dl", "keras", "snnjob.backend", "snnjob.network",
             "snnjob.neurons", "snnjob.train", "snnjob.evaluate"}  # fmt: skip
 
