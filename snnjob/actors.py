@@ -138,6 +138,7 @@ class EvalWorker:
             labels[window],
             readouts=request.readouts,
             keep_traces=request.keep_traces,
+            anytime=request.anytime,
         )
         return ShardOutcome(
             params_sha256=self._hashes[request.params_id],
@@ -151,6 +152,8 @@ class EvalWorker:
             node=_node(),
             pid=os.getpid(),
             traces=res.traces,
+            anytime_errors=res.anytime_errors,
+            anytime_steps=res.anytime_steps,
         )
 
     def close(self) -> None:

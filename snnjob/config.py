@@ -7,10 +7,8 @@ Named configs ship inside the package (``snnjob/configs/<name>.yaml``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
-import types
 import typing
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -20,6 +18,13 @@ from typing import Any
 import yaml
 
 from snnjob.architecture import PRESETS
+from snnjob.configfields import (
+    check_choice,
+    check_non_negative,
+    check_positive,
+    check_seeds,
+    coerce,
+)
 from snnjob.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "gpu")
@@ -70,11 +75,11 @@ class ModelConfig:
     train_noise: float = 0.0
 
     def validate(self) -> None:
-        _choice("model.preset", self.preset, PRESETS)
-        _positive("model.amplitude", self.amplitude)
-        _positive("model.tau_rc", self.tau_rc)
-        _non_negative("model.tau_ref", self.tau_ref)
-        _positive("model.max_rates", self.max_rates)
+        check_choice("model.preset", self.preset, PRESETS)
+        check_positive("model.amplitude", self.amplitude)
+        check_positive("model.tau_rc", self.tau_rc)
+        check_non_negative("model.tau_ref", self.tau_ref)
+        check_positive("model.max_rates", self.max_rates)
         if self.tau_ref > 0 and self.max_rates >= 1.0 / self.tau_ref:
             raise ConfigError(
                 f"model.max_rates={self.max_rates} Hz is not reachable with "
@@ -82,10 +87,10 @@ class ModelConfig:
             )
         if not -1.0 <= self.intercepts < 1.0:
             raise ConfigError(f"model.intercepts must be in [-1, 1), got {self.intercepts}")
-        _non_negative("model.synapse", self.synapse)
-        _non_negative("model.layer_synapse", self.layer_synapse)
-        _non_negative("model.lif_smoothing", self.lif_smoothing)
-        _non_negative("model.train_noise", self.train_noise)
+        check_non_negative("model.synapse", self.synapse)
+        check_non_negative("model.layer_synapse", self.layer_synapse)
+        check_non_negative("model.lif_smoothing", self.lif_smoothing)
+        check_non_negative("model.train_noise", self.train_noise)
 
 
 @dataclass(frozen=True)
@@ -125,12 +130,12 @@ class TrainConfig:
     checkpoint_every: int = 1
 
     def validate(self) -> None:
-        _non_negative("train.epochs", self.epochs)
-        _seeds("train.seeds", self.seeds)
-        _positive("train.minibatch_size", self.minibatch_size)
-        _positive("train.learning_rate", self.learning_rate)
-        _choice("train.device", self.device, DEVICES)
-        _positive("train.checkpoint_every", self.checkpoint_every)
+        check_non_negative("train.epochs", self.epochs)
+        check_seeds("train.seeds", self.seeds)
+        check_positive("train.minibatch_size", self.minibatch_size)
+        check_positive("train.learning_rate", self.learning_rate)
+        check_choice("train.device", self.device, DEVICES)
+        check_positive("train.checkpoint_every", self.checkpoint_every)
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,8 @@ class EvalConfig:
     of ``n_steps`` not above it is used as NengoDL's ``unroll_simulation``. ``xla``: compile
     the simulation step with XLA auto-clustering on the evaluation workers (faster on CPU,
     not bit-exact: outputs move by float rounding; see the README's performance section).
+    ``anytime_thresholds``: margins of the filtered output (top-1 minus top-2) at which an
+    image stops early (:mod:`snnjob.anytime`); one anytime point each (empty: off).
     """
 
     n_steps: tuple[int, ...] = (30,)
@@ -152,6 +159,7 @@ class EvalConfig:
     unroll: int = 10
     save_predictions: bool = True
     xla: bool = True
+    anytime_thresholds: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
     def validate(self) -> None:
         if not self.n_steps:
@@ -161,15 +169,23 @@ class EvalConfig:
                 raise ConfigError(f"eval.n_steps must be numbers of timesteps > 0, got {n}")
         if len(set(self.n_steps)) != len(self.n_steps):
             raise ConfigError(f"eval.n_steps has duplicates: {list(self.n_steps)}")
-        _seeds("eval.seeds", self.seeds)
+        check_seeds("eval.seeds", self.seeds)
         if self.n_images is not None and not 1 <= self.n_images <= MNIST_TEST:
             raise ConfigError(
                 f"eval.n_images must be between 1 and {MNIST_TEST} (or null for all), "
                 f"got {self.n_images}"
             )
-        _positive("eval.minibatch_size", self.minibatch_size)
-        _positive("eval.shard_size", self.shard_size)
-        _positive("eval.unroll", self.unroll)
+        check_positive("eval.minibatch_size", self.minibatch_size)
+        check_positive("eval.shard_size", self.shard_size)
+        check_positive("eval.unroll", self.unroll)
+        for t in self.anytime_thresholds:
+            if not 0 <= t < float("inf"):
+                raise ConfigError(f"eval.anytime_thresholds must be finite and >= 0, got {t}")
+        if list(self.anytime_thresholds) != sorted(set(self.anytime_thresholds)):
+            raise ConfigError(
+                f"eval.anytime_thresholds must be increasing without duplicates, got "
+                f"{list(self.anytime_thresholds)}"
+            )
 
     @property
     def effective_shard_size(self) -> int:
@@ -190,11 +206,11 @@ class ResourcesConfig:
 
     def validate(self) -> None:
         if self.workers is not None:
-            _positive("resources.workers", self.workers)
-        _positive("resources.cpus_per_worker", self.cpus_per_worker)
-        _non_negative("resources.gpus_per_worker", self.gpus_per_worker)
+            check_positive("resources.workers", self.workers)
+        check_positive("resources.cpus_per_worker", self.cpus_per_worker)
+        check_non_negative("resources.gpus_per_worker", self.gpus_per_worker)
         if self.trainer_cpus is not None:
-            _positive("resources.trainer_cpus", self.trainer_cpus)
+            check_positive("resources.trainer_cpus", self.trainer_cpus)
 
 
 @dataclass(frozen=True)
@@ -333,47 +349,8 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
         raise ConfigError(f"config section {name!r} must be a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
     _reject_unknown(f"{name}.", raw, hints)
-    kwargs = {key: _coerce(f"{name}.{key}", value, hints[key]) for key, value in raw.items()}
+    kwargs = {key: coerce(f"{name}.{key}", value, hints[key]) for key, value in raw.items()}
     return cls(**kwargs)
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:  # noqa: C901 - one branch per type
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        (inner,) = [o for o in options if o is not type(None)]
-        return _coerce(key, value, inner)
-    if origin is tuple:
-        (inner, _) = typing.get_args(hint)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, e.g. [10, 30]; got {value!r}")
-        return tuple(_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {hint} for {key}")  # programming error
 
 
 def _plain(obj: Any) -> Any:
@@ -382,32 +359,3 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     return obj
-
-
-def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        hint = difflib.get_close_matches(value, allowed, n=1)
-        raise ConfigError(
-            f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-        )
-
-
-def _positive(key: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{key} must be > 0, got {value}")
-
-
-def _non_negative(key: str, value: float) -> None:
-    if not value >= 0:
-        raise ConfigError(f"{key} must be >= 0, got {value}")
-
-
-def _seeds(key: str, seeds: tuple[int, ...]) -> None:
-    if not seeds:
-        raise ConfigError(f"{key} must list at least one seed, e.g. [0]")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"{key} has duplicates: {list(seeds)}")
-    for s in seeds:
-        if s < 0:
-            raise ConfigError(f"{key} must be non-negative integers, got {s}")

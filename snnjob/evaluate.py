@@ -13,6 +13,10 @@ n_steps, seed), not on which shard or minibatch it is evaluated in. The network 
 so one run of ``n_steps`` also gives the output of every shorter run: :meth:`run` reads
 any ``readouts`` steps and the error at every step from the same simulation.
 
+``anytime`` thresholds also give, per threshold, the errors and the steps used when each
+image stops at its first step whose output margin passes it (:mod:`snnjob.anytime`), from
+the same outputs.
+
 ``rate=True`` runs the same weights with ``LIFRate`` neurons for one step instead (the
 rate approximation that training optimised): the difference between the two errors is
 what spiking costs at ``n_steps``.
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnjob.anytime import anytime_counts
 from snnjob.architecture import N_CLASSES
 from snnjob.backend import nengo_dl
 from snnjob.config import ModelConfig
@@ -47,6 +52,8 @@ class EvalResult:
     wall_time_s: float
     traces: np.ndarray | None = None  # (k, n_steps, N_CLASSES) outputs of the first k images
     first_batch_s: float = 0.0  # wall time of the first minibatch (tracing included)
+    anytime_errors: np.ndarray | None = None  # (k,) int64 errors per anytime threshold
+    anytime_steps: np.ndarray | None = None  # (k,) int64 steps used, summed over images
 
     @property
     def n_steps(self) -> int:
@@ -145,11 +152,13 @@ class SpikingEvaluator:
         *,
         readouts: tuple[int, ...] = (),
         keep_traces: int = 0,
+        anytime: tuple[float, ...] = (),
     ) -> EvalResult:
         """Evaluate ``images`` (N, 784) against ``labels`` (N,), one minibatch at a time.
 
         ``readouts``: the steps (1..n_steps) whose filtered outputs to return, besides the
-        last one, which is always read. The error at every step comes for free.
+        last one, which is always read. The error at every step comes for free, and so do
+        the ``anytime`` thresholds' errors and steps used (:mod:`snnjob.anytime`).
         """
         images = np.asarray(images, dtype=np.float32)
         labels = np.asarray(labels, dtype=np.int64)
@@ -163,6 +172,8 @@ class SpikingEvaluator:
         n, mb = len(images), self.minibatch_size
         outputs = {t: np.empty((n, N_CLASSES), dtype=np.float32) for t in steps}
         step_errors = np.zeros(self.n_steps, dtype=np.int64)
+        any_errors = np.zeros(len(anytime), dtype=np.int64)
+        any_steps = np.zeros(len(anytime), dtype=np.int64)
         traces = []
         t0 = time.perf_counter()
         for start in range(0, n, mb):
@@ -179,6 +190,11 @@ class SpikingEvaluator:
                 outputs[t][start : start + real] = filt[:, t - 1]
             wrong = np.argmax(filt, axis=2) != labels[start : start + real, None]
             step_errors += np.count_nonzero(wrong, axis=0)
+            if anytime:
+                batch_labels = labels[start : start + real]
+                errors, used = anytime_counts(filt, batch_labels, anytime)
+                any_errors += errors
+                any_steps += used
             if len(traces) * mb < keep_traces:
                 traces.append(filt[: keep_traces - start].astype(np.float32))
         return EvalResult(
@@ -188,6 +204,8 @@ class SpikingEvaluator:
             wall_time_s=time.perf_counter() - t0,
             traces=np.concatenate(traces) if traces else None,
             first_batch_s=first_batch_s if n else 0.0,
+            anytime_errors=any_errors if anytime else None,
+            anytime_steps=any_steps if anytime else None,
         )
 
     def close(self) -> None:
@@ -213,6 +231,7 @@ def evaluate(
     readouts: tuple[int, ...] = (),
     keep_traces: int = 0,
     rate: bool = False,
+    anytime: tuple[float, ...] = (),
 ) -> EvalResult:
     """Build a simulator, evaluate ``images`` once, close it (see :class:`SpikingEvaluator`)."""
     with SpikingEvaluator(
@@ -224,4 +243,4 @@ def evaluate(
         unroll=unroll,
         rate=rate,
     ) as ev:
-        return ev.run(images, labels, readouts=readouts, keep_traces=keep_traces)
+        return ev.run(images, labels, readouts=readouts, keep_traces=keep_traces, anytime=anytime)

@@ -36,6 +36,8 @@ class ShardRequest:
         Rate-mode evaluation (``LIFRate``, one step) instead of spiking.
     keep_traces
         Return the filtered output at every step for the first ``keep_traces`` images.
+    anytime
+        Margin thresholds of the anytime counts (:mod:`snnjob.anytime`); empty: none.
     """
 
     params_id: str
@@ -48,6 +50,7 @@ class ShardRequest:
     readouts: tuple[int, ...] = ()
     rate: bool = False
     keep_traces: int = 0
+    anytime: tuple[float, ...] = ()
 
     @property
     def simulator_key(self) -> tuple:
@@ -71,6 +74,8 @@ class ShardOutcome:
     node: str
     pid: int
     traces: np.ndarray | None = None  # (k, n_steps, N_CLASSES) when requested
+    anytime_errors: np.ndarray | None = None  # (k,) int64 per request.anytime threshold
+    anytime_steps: np.ndarray | None = None  # (k,) int64 steps used, summed over images
 
     def n_errors(self, step: int) -> int:
         """Errors when reading the output at ``step``."""

@@ -256,6 +256,28 @@ def _draw_curves(ax, curves: Sequence[Mapping[str, Any]], lines: dict[tuple, lis
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
+def _draw_anytime(ax, anytime: Sequence[Mapping[str, Any]]) -> None:
+    """Each simulation's anytime points: error against mean steps used, thresholds marked."""
+    multi_params = len({a["params_id"] for a in anytime}) > 1
+    show = len(anytime) <= 10
+    for a in anytime:
+        pts = sorted(a["points"], key=lambda p: p["mean_steps"])
+        x = np.array([p["mean_steps"] for p in pts])
+        y = 100.0 * np.array([p["error"] for p in pts])
+        label = (
+            f"anytime (labels: threshold): train seed {a['train_seed']}, eval seed {a['eval_seed']}"
+        )
+        if multi_params:
+            label = f"{a['params_id']}: {label}"
+        (line,) = ax.plot(x, y, ls="--", marker="D", ms=5, lw=1.2, label=label if show else None)
+        if len(anytime) <= 3:
+            for p, xi, yi in zip(pts, x, y):
+                ax.annotate(f"{p['threshold']:g}", (xi, yi), textcoords="offset points",
+                            xytext=(4, 4), fontsize="x-small", color=line.get_color())  # fmt: skip
+    left, right = ax.get_xlim()
+    ax.set_xlim(min(left, 0), max(right, max(a["n_steps"] for a in anytime) + 1))
+
+
 def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
     """Plot test error (%) against ``n_steps`` from a :func:`snnjob.results.summarize` result.
 
@@ -264,7 +286,9 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     ``n_steps`` marked on it with error bars, and the mean across seeds at those points as
     a thick line, on a logarithmic error axis (the first steps are near chance). Without
     curves (older summaries): one thin line per seed pair through the requested points
-    (dodged error bars when there is a single ``n_steps``), linear axes.
+    (dodged error bars when there is a single ``n_steps``), linear axes. With anytime points
+    (``summary["anytime"]``): a dashed line per simulation of the error against the mean
+    steps used when each image stops at its first confident step, labelled by threshold.
 
     Parameters
     ----------
@@ -297,8 +321,12 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
         mx = [b["n_steps"] for b in by_steps]
         my = [100.0 * b["mean_error"] for b in by_steps]
         ax.plot(mx, my, color="black", lw=3.0, marker="s", ms=7, label="mean across seeds")
+    anytime = summary.get("anytime") or []
+    if anytime:
+        _draw_anytime(ax, anytime)
     ax.set_xticks(steps)
-    ax.set_xlabel("timesteps per image (n_steps)")
+    ax.set_xlabel("timesteps per image (n_steps; anytime: mean steps used)" if anytime
+                  else "timesteps per image (n_steps)")  # fmt: skip
     ax.set_ylabel("test error (%)")
     ax.set_title("Spiking test error vs. presentation time (95% CI)")
     ax.grid(True, alpha=0.3)

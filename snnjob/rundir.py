@@ -11,6 +11,7 @@
       results/                 Parquet, one row per (sweep point, shard)
       predictions/             Parquet, one row per (sweep point, image)
       curves/                  Parquet, errors at every step, per (params, eval seed, shard)
+      anytime/                 Parquet, errors and steps used when stopping early, same keys
       summary.json             counts summed over shards, intervals, timings
       plots/*.png              digits, outputs over time, error vs n_steps
 
@@ -35,6 +36,7 @@ from snnjob.errors import RunDirError
 RESULTS = "results"
 PREDICTIONS = "predictions"
 CURVES = "curves"
+ANYTIME = "anytime"
 PARAMS = "params"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
@@ -47,12 +49,12 @@ PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png")
 
 # What --overwrite deletes: everything a run produced (config.yaml, identity.yaml are
 # rewritten). A folder holding none of these has nothing to protect.
-_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
+_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, ANYTIME, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
 # Config sections and keys that do not change results: a re-run may differ in these.
 _RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download")}
 # Keys added after runs were made: what a run folder without them did (how its results came
 # about), so that resuming it is allowed exactly when the new setting reproduces that.
-_ADDED_KEYS = {("eval", "xla"): False}
+_ADDED_KEYS = {("eval", "xla"): False, ("eval", "anytime_thresholds"): []}
 
 
 @dataclass

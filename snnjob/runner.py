@@ -118,8 +118,8 @@ def _merge(sweeps: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarize_run(cfg: JobConfig, run: RunDir, psets: list[ParamSet], n_test: int) -> dict:
     """Check that this job's points are complete in ``OUT/results``; sum their counts."""
-    from snnjob.results.curves import summarize_curves
-    from snnjob.results.curvestore import read_curve_rows
+    from snnjob.results.curves import summarize_anytime, summarize_curves
+    from snnjob.results.curvestore import read_anytime_rows, read_curve_rows
     from snnjob.results.store import read_shard_rows
     from snnjob.results.summary import check_coverage, summarize
 
@@ -137,7 +137,14 @@ def summarize_run(cfg: JobConfig, run: RunDir, psets: list[ParamSet], n_test: in
         if (r["params_id"], r["train_seed"], r["eval_seed"]) in sims
     ]  # fmt: skip
     summary["curves"], missing = summarize_curves(curve_rows, n_test)
-    for line in missing:
+    thresholds = set(cfg.eval.anytime_thresholds)
+    anytime_rows = [
+        r for r in read_anytime_rows(run.path)
+        if (r["params_id"], r["train_seed"], r["eval_seed"]) in sims
+        and r["threshold"] in thresholds
+    ]  # fmt: skip
+    summary["anytime"], missing_anytime = summarize_anytime(anytime_rows, n_test)
+    for line in missing + missing_anytime:
         log.warning("%s; the summary and plot leave it out", line)
     return summary
 

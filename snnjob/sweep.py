@@ -80,8 +80,15 @@ def plan_shards(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[Sh
     e = cfg.eval
     bounds = shard_bounds(n_images, e.effective_shard_size)
     steps = tuple(sorted(set(e.n_steps)))
+    anytime = tuple(e.anytime_thresholds)
     return [
-        ShardTask(p, i, ShardRequest(p.id, a, b, steps[-1], s, e.minibatch_size, e.unroll, steps))
+        ShardTask(
+            p,
+            i,
+            ShardRequest(
+                p.id, a, b, steps[-1], s, e.minibatch_size, e.unroll, steps, anytime=anytime
+            ),
+        )
         for p in psets
         for s in e.seeds
         for i, (a, b) in enumerate(bounds)
@@ -264,9 +271,9 @@ def run_sweep(
 
 
 def write_task(cfg: JobConfig, run: RunDir, task: ShardTask, outcome: ShardOutcome) -> None:
-    """Write one finished shard: its curve, then per point its predictions and results row
-    (a results file, written last, marks the point's shard done)."""
-    from snnjob.results.curvestore import write_curve
+    """Write one finished shard: its curve and anytime counts, then per point its
+    predictions and results row (a results file, written last, marks the point's shard done)."""
+    from snnjob.results.curvestore import write_anytime, write_curve
     from snnjob.results.store import write_shard
 
     r = task.request
@@ -276,17 +283,20 @@ def write_task(cfg: JobConfig, run: RunDir, task: ShardTask, outcome: ShardOutco
             eval_seed=r.eval_seed, shard_id=task.shard_id, first_index=r.start,
             step_errors=outcome.step_errors, n_images=outcome.n_images,
         )  # fmt: skip
+        if r.anytime:  # like the curve: before the results files
+            write_anytime(
+                run.path, params_id=task.pset.id, train_seed=task.pset.train_seed,
+                eval_seed=r.eval_seed, shard_id=task.shard_id, first_index=r.start,
+                n_images=outcome.n_images, n_steps=r.n_steps, thresholds=r.anytime,
+                n_errors=outcome.anytime_errors, steps_sum=outcome.anytime_steps,
+            )  # fmt: skip
         for point in task.points:
             step = point.n_steps
+            predictions = _predictions(task, outcome, step) if cfg.eval.save_predictions else None
             write_shard(
-                run.path,
-                point=point,
-                shard_id=task.shard_id,
-                row=_shard_row(task, outcome, step),
-                predictions=_predictions(task, outcome, step)
-                if cfg.eval.save_predictions
-                else None,
-            )
+                run.path, point=point, shard_id=task.shard_id,
+                row=_shard_row(task, outcome, step), predictions=predictions,
+            )  # fmt: skip
     except RunDirError as exc:
         raise RunDirError(
             f"{exc}. The shards written before are kept: free space or fix the folder's "

@@ -23,10 +23,11 @@ PACKAGE = ROOT / "snnjob"
 RAY_MODULES = {"snnjob.session", "snnjob.actors", "snnjob.scheduler", "snnjob.sweep",
                "snnjob.training"}  # fmt: skip
 PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore"}  # the results store
-TF_FREE = {"snnjob.config", "snnjob.architecture", "snnjob.rundir", "snnjob.messages",
+TF_FREE = {"snnjob.config", "snnjob.configfields", "snnjob.architecture", "snnjob.rundir",
+           "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
            "snnjob.results.schema", "snnjob.results.summary", "snnjob.results.report",
-           "snnjob.mnist", "snnjob.preflight"}  # fmt: skip
+           "snnjob.mnist", "snnjob.preflight", "snnjob.anytime"}  # fmt: skip
 TF_NAMES = {"tensorflow", "nengo_dl", "keras", "snnjob.backend", "snnjob.network",
             "snnjob.neurons", "snnjob.train", "snnjob.evaluate"}  # fmt: skip
 

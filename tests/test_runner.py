@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,7 +68,8 @@ def test_local_ray_has_token_auth_and_private_dashboard(ray_local):
 def test_run_leaves_every_output(first_run):
     cfg, out, summary = first_run
     curve_file = f"curves/p-{summary['points'][0]['params_id']}_t-0_s-0_shard-00000.parquet"
-    for rel in (curve_file, "config.yaml", "params/seed-0.npz", "params/seed-0.json",
+    anytime_file = curve_file.replace("curves/", "anytime/")
+    for rel in (curve_file, anytime_file, "config.yaml", "params/seed-0.npz", "params/seed-0.json",
                 "summary.json",
                 "plots/digits.png", "plots/outputs_over_time.png", "plots/error_vs_steps.png",
                 "checkpoints/seed-0/epoch-0001.npz"):  # fmt: skip
@@ -125,6 +127,47 @@ def test_one_simulation_per_shard_gives_every_point_and_the_curve(first_run):
         assert n_errors == sum(r["n_errors"] for r in shard_rows)
     assert all(lo <= e <= hi for lo, e, hi in zip(curve["ci95_low"], curve["error"],
                                                   curve["ci95_high"]))  # fmt: skip
+
+
+def test_anytime_points_are_their_shards_summed(first_run):
+    from snnjob.results.curvestore import read_anytime_rows
+    from snnjob.results.report import summary_markdown
+
+    cfg, out, summary = first_run
+    thresholds = list(cfg.eval.anytime_thresholds)
+    rows = read_anytime_rows(out)
+    assert len(rows) == 2 * len(thresholds)  # 2 shards x thresholds
+    (entry,) = json.loads((out / "summary.json").read_text())["anytime"]
+    assert (entry["train_seed"], entry["eval_seed"], entry["n_images"], entry["n_steps"]) == (
+        0, 0, 400, 10,
+    )  # fmt: skip
+    assert [p["threshold"] for p in entry["points"]] == thresholds
+    for p in entry["points"]:
+        mine = [r for r in rows if r["threshold"] == p["threshold"]]
+        assert p["n_errors"] == sum(r["n_errors"] for r in mine)
+        assert p["mean_steps"] == sum(r["steps_sum"] for r in mine) / 400
+        assert 1 <= p["mean_steps"] <= 10 and p["ci95_low"] <= p["error"] <= p["ci95_high"]
+    steps = [p["mean_steps"] for p in entry["points"]]
+    assert steps == sorted(steps)  # a higher threshold waits at least as long
+    assert "**Anytime**" in summary_markdown(summary)
+
+
+def test_a_run_from_before_anytime_resumes_summarizes_and_plots(first_run, mnist_dir, tmp_path):
+    cfg, out, summary = first_run
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    shutil.rmtree(old / "anytime")
+    shutil.rmtree(old / "plots")
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    del config["eval"]["anytime_thresholds"]
+    (old / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.raises(RunDirError, match=r"eval\.anytime_thresholds: \[\] -> \[0\.01"):
+        run_job(cfg, old, progress=False)
+    again = run_job(tiny(mnist_dir, "eval.anytime_thresholds=[]"), old, progress=False)
+    assert again["timings"]["skipped"] == again["timings"]["tasks"] == 2  # still complete
+    assert again["points"] == summary["points"] and again["anytime"] == []
+    assert (old / "plots" / "error_vs_steps.png").is_file()
+    assert not (old / "anytime").exists()
 
 
 def test_rate_mode_error_in_summary_equals_single_process(first_run, mnist_dir):

@@ -1,8 +1,11 @@
-"""Error-vs-step curves summed over shards (plain Python, like :mod:`snnjob.results.summary`).
+"""Error-vs-step curves and anytime points summed over shards (plain Python, like
+:mod:`snnjob.results.summary`).
 
 Each curve is one simulation of the test set (a parameter set and an evaluation seed) read
 at every step: ``n_errors[t - 1]`` is the number of images misclassified when read at step
 ``t``, summed over the shards, which is exactly a sweep point's count at ``n_steps = t``.
+The same simulation's anytime points (:mod:`snnjob.anytime`) give, per threshold, the errors
+and the mean steps used when each image stops at its first confident step.
 """
 
 from __future__ import annotations
@@ -31,9 +34,7 @@ def summarize_curves(
     for key, shards in sorted(groups.items()):
         name = "p-{}_t-{}_s-{}".format(*key)
         lengths = {len(steps) for steps in shards.values()}
-        covered = sorted((s[0]["first_index"], s[0]["last_index"]) for s in shards.values())
-        contiguous = all(a[1] + 1 == b[0] for a, b in zip(covered, covered[1:]))
-        if not (contiguous and covered[0][0] == 0 and covered[-1][1] == n_images - 1):
+        if not _covers(shards, n_images):
             problems.append(f"curve {name}: its shards do not cover images 0..{n_images - 1}")
             continue
         if len(lengths) != 1:
@@ -56,3 +57,49 @@ def summarize_curves(
             }
         )
     return curves, problems
+
+
+def summarize_anytime(
+    rows: Iterable[Mapping[str, Any]], n_images: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Sum anytime rows over shards; return ``(entries, problems)``.
+
+    One entry per simulation (:data:`CURVE_FIELDS`) whose shards cover ``0..n_images - 1``
+    exactly once, all with the same thresholds and ``n_steps``: ``n_images``, ``n_steps`` and
+    ``points``, one per threshold with ``threshold``, ``n_errors``, ``error``, its Wilson
+    interval and ``mean_steps``. A simulation with anytime rows that do not is named in a
+    problem instead; one with none at all (a run from before ``anytime/``, or
+    ``eval.anytime_thresholds: []``) is simply absent.
+    """
+    groups: dict[tuple, dict[int, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        groups[tuple(row[name] for name in CURVE_FIELDS)][row["shard_id"]].append(row)
+    entries, problems = [], []
+    for key, shards in sorted(groups.items()):
+        name = "p-{}_t-{}_s-{}".format(*key)
+        if not _covers(shards, n_images):
+            problems.append(f"anytime {name}: its shards do not cover images 0..{n_images - 1}")
+            continue
+        kinds = {(tuple(r["threshold"] for r in s), s[0]["n_steps"]) for s in shards.values()}
+        if len(kinds) != 1:
+            problems.append(f"anytime {name}: shards have different thresholds or n_steps")
+            continue
+        ((thresholds, n_steps),) = kinds
+        points = []
+        for i, threshold in enumerate(thresholds):
+            n_errors = sum(s[i]["n_errors"] for s in shards.values())
+            steps = sum(s[i]["steps_sum"] for s in shards.values())
+            low, high = wilson_interval(n_errors, n_images)
+            points.append({"threshold": threshold, "n_errors": n_errors,
+                           "error": n_errors / n_images, "ci95_low": low, "ci95_high": high,
+                           "mean_steps": steps / n_images})  # fmt: skip
+        entries.append({**dict(zip(CURVE_FIELDS, key)), "n_images": n_images,
+                        "n_steps": n_steps, "points": points})  # fmt: skip
+    return entries, problems
+
+
+def _covers(shards: Mapping[int, list[Mapping[str, Any]]], n_images: int) -> bool:
+    """Whether the shards' ranges tile ``0..n_images - 1`` exactly once."""
+    covered = sorted((s[0]["first_index"], s[0]["last_index"]) for s in shards.values())
+    contiguous = all(a[1] + 1 == b[0] for a, b in zip(covered, covered[1:]))
+    return contiguous and covered[0][0] == 0 and covered[-1][1] == n_images - 1

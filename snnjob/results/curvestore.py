@@ -1,9 +1,15 @@
-"""Parquet storage of the error curves (``OUT/curves``): the store's second pyarrow module.
+"""Parquet storage of the error curves (``OUT/curves``) and of the anytime counts
+(``OUT/anytime``): the store's second pyarrow module.
 
-One file per (parameter set, evaluation seed, shard), written before that shard's results
-files (a results file implies its curve), one row per step from 1 to the longest
+One curve file per (parameter set, evaluation seed, shard), written before that shard's
+results files (a results file implies its curve), one row per step from 1 to the longest
 ``n_steps`` of the sweep: the errors a sweep point at that ``n_steps`` would have, read from
 the same simulation. Columns: :data:`snnjob.results.schema.CURVE_COLUMNS`.
+
+One anytime file per (parameter set, evaluation seed, shard) too, written with the curve
+(before the results files), one row per threshold of ``eval.anytime_thresholds``: errors and
+steps used when each image stops early (:mod:`snnjob.anytime`).
+Columns: :data:`snnjob.results.schema.ANYTIME_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import pyarrow.parquet as pq
 from snnjob.atomic import write_atomic
 from snnjob.errors import RunDirError
 from snnjob.results.schema import (
+    ANYTIME_COLUMNS,
+    ANYTIME_DIR,
+    ANYTIME_SCHEMA_VERSION,
     CURVE_COLUMNS,
     CURVE_SCHEMA_VERSION,
     CURVES_DIR,
@@ -28,6 +37,8 @@ from snnjob.results.store import arrow_schema, read_table
 
 CURVE_SCHEMA = arrow_schema(CURVE_COLUMNS, CURVE_SCHEMA_VERSION)
 """Arrow schema of ``curves/*.parquet``."""
+ANYTIME_SCHEMA = arrow_schema(ANYTIME_COLUMNS, ANYTIME_SCHEMA_VERSION)
+"""Arrow schema of ``anytime/*.parquet``."""
 
 
 def write_curve(
@@ -64,15 +75,67 @@ def write_curve(
     return write_atomic(path, lambda fh: pq.write_table(table, fh))
 
 
+def write_anytime(
+    out_dir: str | os.PathLike,
+    *,
+    params_id: str,
+    train_seed: int,
+    eval_seed: int,
+    shard_id: int,
+    first_index: int,
+    n_images: int,
+    n_steps: int,
+    thresholds,
+    n_errors: np.ndarray,
+    steps_sum: np.ndarray,
+) -> Path:
+    """Write one shard's anytime counts: per threshold, errors and steps used (summed)."""
+    thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    errors, steps = np.asarray(n_errors), np.asarray(steps_sum)
+    n = len(thresholds)
+    if n == 0 or errors.shape != (n,) or steps.shape != (n,):
+        raise ValueError(f"need one n_errors and steps_sum per threshold ({n}), got "
+                         f"{errors.shape} and {steps.shape}")  # fmt: skip
+    if n_images < 1 or errors.min() < 0 or errors.max() > n_images:
+        raise ValueError(f"n_errors must lie within 0..n_images={n_images}")
+    if steps.min() < n_images or steps.max() > n_images * n_steps:
+        raise ValueError(f"steps_sum must lie within n_images..n_images * n_steps={n_steps}")
+    columns = {
+        "params_id": [params_id] * n,
+        "train_seed": np.full(n, train_seed, dtype=np.int64),
+        "eval_seed": np.full(n, eval_seed, dtype=np.int64),
+        "shard_id": np.full(n, shard_id, dtype=np.int64),
+        "first_index": np.full(n, first_index, dtype=np.int64),
+        "last_index": np.full(n, first_index + n_images - 1, dtype=np.int64),
+        "threshold": thresholds,
+        "n_steps": np.full(n, n_steps, dtype=np.int64),
+        "n_images": np.full(n, n_images, dtype=np.int64),
+        "n_errors": errors.astype(np.int64),
+        "steps_sum": steps.astype(np.int64),
+    }
+    table = pa.table(columns, schema=ANYTIME_SCHEMA)
+    name = curve_file_name(params_id, train_seed, eval_seed, shard_id)
+    return write_atomic(Path(out_dir) / ANYTIME_DIR / name, lambda fh: pq.write_table(table, fh))
+
+
 def read_curve_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Every curve row of a run (empty if none), sorted by params, seeds, shard and step."""
-    folder = Path(out_dir) / CURVES_DIR
+    return _read_rows(Path(out_dir) / CURVES_DIR, CURVE_SCHEMA, "step")
+
+
+def read_anytime_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every anytime row of a run (empty if none, e.g. a run from before ``anytime/``),
+    sorted by params, seeds, shard and threshold."""
+    return _read_rows(Path(out_dir) / ANYTIME_DIR, ANYTIME_SCHEMA, "threshold")
+
+
+def _read_rows(folder: Path, schema: pa.Schema, last: str) -> list[dict[str, Any]]:
     if not folder.is_dir():
         return []
     tables = []
     for path in sorted(folder.glob("[!.]*.parquet")):  # not the hidden temporary files
         try:
-            tables.append(read_table(path, CURVE_SCHEMA))
+            tables.append(read_table(path, schema))
         except (OSError, pa.ArrowException) as exc:
             raise RunDirError(
                 f"cannot read {path} ({exc}); remove it and run the evaluation again"
@@ -80,5 +143,5 @@ def read_curve_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     if not tables:
         return []
     order = [(name, "ascending") for name in ("params_id", "train_seed", "eval_seed",
-                                               "shard_id", "step")]  # fmt: skip
+                                               "shard_id", last)]  # fmt: skip
     return pa.concat_tables(tables).sort_by(order).to_pylist()

@@ -69,8 +69,27 @@ def _rate_mode_table(rate_mode: list[Mapping[str, Any]]) -> str:
     )
 
 
+def _anytime_table(anytime: list[Mapping[str, Any]]) -> str:
+    return _markdown_table(
+        ["train_seed", "eval_seed", "threshold", "mean steps", "error %", "95% CI %"],
+        [
+            [
+                str(a["train_seed"]),
+                str(a["eval_seed"]),
+                f"{p['threshold']:g}",
+                f"{p['mean_steps']:.2f}",
+                _pct(p["error"]),
+                _ci(p),
+            ]
+            for a in anytime
+            for p in a["points"]
+        ],
+    )
+
+
 def summary_markdown(summary: Mapping[str, Any]) -> str:
-    """Render a summary as Markdown tables (points, per n_steps, rate mode if present).
+    """Render a summary as Markdown tables (points, per n_steps, rate mode and anytime
+    points if present).
 
     Parameters
     ----------
@@ -100,5 +119,13 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
             "**Rate-mode error** (same weights, LIFRate neurons, 1 step: before spiking)",
             "",
             _rate_mode_table(summary["rate_mode"]),
+        ]
+    if summary.get("anytime"):
+        parts += [
+            "",
+            "**Anytime** (each image stops at its first step whose output margin reaches the "
+            "threshold)",
+            "",
+            _anytime_table(summary["anytime"]),
         ]
     return "\n".join(parts) + "\n"

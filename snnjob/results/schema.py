@@ -18,11 +18,15 @@ from snnjob.architecture import N_CLASSES
 
 # Folders (inside the run's output folder) of the per-shard results files and of the
 # per-image predictions files; the run-folder layout is defined in :mod:`snnjob.rundir`.
+from snnjob.rundir import ANYTIME as ANYTIME_DIR
 from snnjob.rundir import CURVES as CURVES_DIR
 from snnjob.rundir import PREDICTIONS as PREDICTIONS_DIR
 from snnjob.rundir import RESULTS as RESULTS_DIR
 
 __all__ = [
+    "ANYTIME_COLUMNS",
+    "ANYTIME_DIR",
+    "ANYTIME_SCHEMA_VERSION",
     "COLUMNS",
     "CURVES_DIR",
     "CURVE_COLUMNS",
@@ -53,6 +57,8 @@ PREDICTION_SCHEMA_VERSION = "pred-v1"
 """Schema version of ``predictions/*.parquet``."""
 CURVE_SCHEMA_VERSION = "curve-v1"
 """Schema version of ``curves/*.parquet``."""
+ANYTIME_SCHEMA_VERSION = "anytime-v1"
+"""Schema version of ``anytime/*.parquet``."""
 
 POINT_FIELDS = ("params_id", "train_seed", "n_steps", "eval_seed")
 """Columns that identify a sweep point (the fields of :class:`PointKey`)."""
@@ -134,10 +140,22 @@ CURVE_COLUMNS: tuple[Column, ...] = (
 """Columns of ``curves/*.parquet`` (schema ``curve-v1``): one row per (simulation, shard,
 step), from 1 to the longest ``n_steps`` of the sweep."""
 
+ANYTIME_COLUMNS: tuple[Column, ...] = (
+    *CURVE_COLUMNS[:6],
+    Column("threshold", "float64", "margin (top-1 minus top-2 filtered output) to stop at"),
+    Column("n_steps", "int64", "steps simulated: what an image that never stops uses"),
+    Column("n_images", "int64", "images in the shard"),
+    Column("n_errors", "int64", "images misclassified at the step they stopped at"),
+    Column("steps_sum", "int64", "steps used, summed over the shard's images"),
+)
+"""Columns of ``anytime/*.parquet`` (schema ``anytime-v1``): one row per (simulation, shard,
+threshold) of :mod:`snnjob.anytime`'s early stopping."""
+
 COLUMNS: dict[str, tuple[Column, ...]] = {
     RESULTS_DIR: SHARD_COLUMNS,
     PREDICTIONS_DIR: PREDICTION_COLUMNS,
     CURVES_DIR: CURVE_COLUMNS,
+    ANYTIME_DIR: ANYTIME_COLUMNS,
 }
 """Columns per kind of file, keyed by folder name (``"results"``, ``"predictions"``)."""
 
@@ -145,6 +163,7 @@ SCHEMA_VERSIONS: dict[str, str] = {
     RESULTS_DIR: SHARD_SCHEMA_VERSION,
     PREDICTIONS_DIR: PREDICTION_SCHEMA_VERSION,
     CURVES_DIR: CURVE_SCHEMA_VERSION,
+    ANYTIME_DIR: ANYTIME_SCHEMA_VERSION,
 }
 """Schema version per kind of file, keyed like :data:`COLUMNS`."""
 
@@ -155,8 +174,8 @@ def columns_markdown(kind: str) -> str:
     Parameters
     ----------
     kind : str
-        ``"results"`` (:data:`SHARD_COLUMNS`), ``"predictions"`` (:data:`PREDICTION_COLUMNS`)
-        or ``"curves"`` (:data:`CURVE_COLUMNS`).
+        ``"results"`` (:data:`SHARD_COLUMNS`), ``"predictions"`` (:data:`PREDICTION_COLUMNS`),
+        ``"curves"`` (:data:`CURVE_COLUMNS`) or ``"anytime"`` (:data:`ANYTIME_COLUMNS`).
 
     Returns
     -------
@@ -166,7 +185,7 @@ def columns_markdown(kind: str) -> str:
     Raises
     ------
     ValueError
-        If ``kind`` is not one of the three.
+        If ``kind`` is not one of the four.
     """
     if kind not in COLUMNS:
         raise ValueError(f"kind must be one of {sorted(COLUMNS)}, got {kind!r}")

@@ -1,0 +1,82 @@
+"""Typed config values: YAML values coerced to a field's type, and the field validators.
+
+Every error names the key and what is allowed (:class:`~snnjob.errors.ConfigError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import types
+import typing
+from typing import Any
+
+from snnjob.errors import ConfigError
+
+
+def coerce(key: str, value: Any, hint: Any) -> Any:  # noqa: C901 - one branch per type
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return coerce(key, value, inner)
+    if origin is tuple:
+        (inner, _) = typing.get_args(hint)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, e.g. [10, 30]; got {value!r}")
+        return tuple(coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint} for {key}")  # programming error
+
+
+def check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        hint = difflib.get_close_matches(value, allowed, n=1)
+        raise ConfigError(
+            f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        )
+
+
+def check_positive(key: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def check_non_negative(key: str, value: float) -> None:
+    if not value >= 0:
+        raise ConfigError(f"{key} must be >= 0, got {value}")
+
+
+def check_seeds(key: str, seeds: tuple[int, ...]) -> None:
+    if not seeds:
+        raise ConfigError(f"{key} must list at least one seed, e.g. [0]")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{key} has duplicates: {list(seeds)}")
+    for s in seeds:
+        if s < 0:
+            raise ConfigError(f"{key} must be non-negative integers, got {s}")
