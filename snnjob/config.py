@@ -28,6 +28,7 @@ from snnjob.configfields import (
 from snnjob.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "gpu")
+LR_SCHEDULES = ("constant", "cosine")
 MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
 
 
@@ -120,12 +121,15 @@ class TrainConfig:
     ``epochs`` 0 skips training and evaluates the initial weights ("error before training").
     ``seeds``: one trained network per seed (weight initialisation and data order).
     ``device``: ``auto`` uses a GPU when the cluster has one, else the CPU.
+    ``lr_schedule``: ``constant`` (the notebook) or ``cosine`` (epoch ``e`` of ``E`` trains at
+    ``learning_rate * (1 + cos(pi * e / E)) / 2``: full rate first, near zero last).
     """
 
     epochs: int = 10
     seeds: tuple[int, ...] = (0,)
     minibatch_size: int = 200
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
     device: str = "auto"
     checkpoint_every: int = 1
 
@@ -134,6 +138,7 @@ class TrainConfig:
         check_seeds("train.seeds", self.seeds)
         check_positive("train.minibatch_size", self.minibatch_size)
         check_positive("train.learning_rate", self.learning_rate)
+        check_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_choice("train.device", self.device, DEVICES)
         check_positive("train.checkpoint_every", self.checkpoint_every)
 

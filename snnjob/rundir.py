@@ -54,7 +54,11 @@ _RUN_FILES = (RESULTS, PREDICTIONS, CURVES, ANYTIME, PARAMS, CHECKPOINTS, PLOTS,
 _RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download")}
 # Keys added after runs were made: what a run folder without them did (how its results came
 # about), so that resuming it is allowed exactly when the new setting reproduces that.
-_ADDED_KEYS = {("eval", "xla"): False, ("eval", "anytime_thresholds"): []}
+_ADDED_KEYS = {
+    ("eval", "xla"): False,
+    ("eval", "anytime_thresholds"): [],
+    ("train", "lr_schedule"): "constant",
+}
 
 
 @dataclass

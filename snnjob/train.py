@@ -11,6 +11,7 @@ checkpoint (weights + optimiser state + history) is written after every
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sys
 import time
@@ -122,6 +123,7 @@ def train(
             x = images[order][:, None, :]
             y = np.asarray(labels)[order][:, None, None]
             te = time.perf_counter()
+            optimizer.learning_rate.assign(epoch_learning_rate(train_cfg, epoch))
             fit = sim.fit(
                 {handles.inp: x}, {handles.out_p: y}, epochs=1, shuffle=False, verbose=verbose
             )
@@ -130,6 +132,7 @@ def train(
                 "loss": float(fit.history["loss"][-1]),
                 "accuracy": float(_metric(fit.history, "accuracy")),
                 "images": n_used,
+                "learning_rate": float(optimizer.learning_rate.numpy()),  # as the step used
                 "wall_time_s": time.perf_counter() - te,
             }
             history.append(stats)
@@ -150,6 +153,13 @@ def train(
         resumed_from_epoch=start_epoch,
         device=tf_device,
     )
+
+
+def epoch_learning_rate(train_cfg: TrainConfig, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (from 0) under ``train.lr_schedule``."""
+    if train_cfg.lr_schedule == "cosine":
+        return train_cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / train_cfg.epochs))
+    return train_cfg.learning_rate
 
 
 def resolve_device(device: str) -> str:

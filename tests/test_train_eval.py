@@ -11,7 +11,7 @@ from snnjob.config import load_config
 from snnjob.evaluate import SpikingEvaluator, evaluate, unroll_for
 from snnjob.mnist import load_mnist
 from snnjob.network import build_network
-from snnjob.train import latest_checkpoint, train
+from snnjob.train import epoch_learning_rate, latest_checkpoint, train
 
 pytestmark = pytest.mark.slow  # trains networks
 
@@ -209,3 +209,15 @@ def test_checkpoint_resume_matches_uninterrupted_training(tmp_path, mnist):
     assert [h["epoch"] for h in resumed.history] == [1, 2]
     for k in full.params:
         np.testing.assert_allclose(resumed.params[k], full.params[k], rtol=1e-4, atol=1e-6)
+
+
+def test_cosine_schedule_sets_each_epochs_learning_rate(mnist):
+    cfg = load_config("tiny", ["train.epochs=3", "train.lr_schedule=cosine"])
+    x, y = mnist.train_images[:500], mnist.train_labels[:500]
+    res = train(cfg.model, cfg.train, x, y, seed=1, verbose=0)
+    # read back from the optimiser after each epoch: what its steps used
+    used = [h["learning_rate"] for h in res.history]
+    np.testing.assert_allclose(used, [1e-3, 7.5e-4, 2.5e-4], rtol=1e-6)
+    assert [epoch_learning_rate(cfg.train, e) for e in range(3)] == pytest.approx(used)
+    const = load_config("tiny", ["train.epochs=3"]).train
+    assert {epoch_learning_rate(const, e) for e in range(3)} == {1e-3}
