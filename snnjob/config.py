@@ -142,6 +142,8 @@ class EvalConfig:
     of ``n_steps`` not above it is used as NengoDL's ``unroll_simulation``. ``xla``: compile
     the simulation step with XLA auto-clustering on the evaluation workers (faster on CPU,
     not bit-exact: outputs move by float rounding; see the README's performance section).
+    ``spike_stats_images``: spike statistics per LIF layer (``OUT/spikes``) on the first N
+    test images at the longest ``n_steps`` and the first evaluation seed; 0: off.
     """
 
     n_steps: tuple[int, ...] = (30,)
@@ -152,6 +154,7 @@ class EvalConfig:
     unroll: int = 10
     save_predictions: bool = True
     xla: bool = True
+    spike_stats_images: int = 200
 
     def validate(self) -> None:
         if not self.n_steps:
@@ -169,6 +172,7 @@ class EvalConfig:
         _positive("eval.minibatch_size", self.minibatch_size)
         _positive("eval.shard_size", self.shard_size)
         _positive("eval.unroll", self.unroll)
+        _non_negative("eval.spike_stats_images", self.spike_stats_images)
 
     @property
     def effective_shard_size(self) -> int:

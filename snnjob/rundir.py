@@ -10,6 +10,7 @@
       results/                 Parquet, one row per (sweep point, shard)
       predictions/             Parquet, one row per (sweep point, image)
       curves/                  Parquet, errors at every step, per (params, eval seed, shard)
+      spikes/                  Parquet, spike statistics per LIF layer, per (params, eval seed)
       summary.json             counts summed over shards, intervals, timings
       plots/*.png              digits, outputs over time, error vs n_steps
 
@@ -32,21 +33,25 @@ from snnjob.errors import RunDirError
 RESULTS = "results"
 PREDICTIONS = "predictions"
 CURVES = "curves"
+SPIKES = "spikes"
 PARAMS = "params"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 LOCK = ".snnjob.lock"
-PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png")
+PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png", "spike_rates.png")
 
 # What --overwrite deletes: everything a run produced (config.yaml is rewritten).
-_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
+_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, PARAMS, CHECKPOINTS, PLOTS, SUMMARY, SPIKES)
 # Config sections and keys that do not change results: a re-run may differ in these.
-_RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download")}
+_RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download"),
+                   ("eval", "spike_stats_images")}  # fmt: skip
 # Keys added after runs were made: what a run folder without them did (how its results came
 # about), so that resuming it is allowed exactly when the new setting reproduces that.
-_ADDED_KEYS = {("eval", "xla"): False}
+_ADDED_KEYS = {
+    ("eval", "xla"): False,
+}
 
 
 @dataclass
@@ -71,6 +76,10 @@ class RunDir:
     @property
     def curves(self) -> Path:
         return self.path / CURVES
+
+    @property
+    def spikes(self) -> Path:
+        return self.path / SPIKES
 
     @property
     def params(self) -> Path:
