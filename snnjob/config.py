@@ -115,6 +115,9 @@ class TrainConfig:
     ``epochs`` 0 skips training and evaluates the initial weights ("error before training").
     ``seeds``: one trained network per seed (weight initialisation and data order).
     ``device``: ``auto`` uses a GPU when the cluster has one, else the CPU.
+    ``rate_reg``: weight of a firing-rate regulariser (0: off): per LIF layer, the squared
+    difference between the layer's mean rate on an image (Hz, rate neurons) and
+    ``rate_target`` (Hz), added to the loss.
     """
 
     epochs: int = 10
@@ -123,6 +126,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     device: str = "auto"
     checkpoint_every: int = 1
+    rate_reg: float = 0.0
+    rate_target: float = 20.0
 
     def validate(self) -> None:
         _non_negative("train.epochs", self.epochs)
@@ -131,6 +136,8 @@ class TrainConfig:
         _positive("train.learning_rate", self.learning_rate)
         _choice("train.device", self.device, DEVICES)
         _positive("train.checkpoint_every", self.checkpoint_every)
+        _non_negative("train.rate_reg", self.rate_reg)
+        _non_negative("train.rate_target", self.rate_target)
 
 
 @dataclass(frozen=True)

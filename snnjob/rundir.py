@@ -51,6 +51,8 @@ _RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download"),
 # about), so that resuming it is allowed exactly when the new setting reproduces that.
 _ADDED_KEYS = {
     ("eval", "xla"): False,
+    ("train", "rate_reg"): 0.0,
+    ("train", "rate_target"): 20.0,
 }
 
 
