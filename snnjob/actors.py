@@ -16,7 +16,7 @@ import numpy as np
 import ray
 
 from snnjob.config import JobConfig, ModelConfig
-from snnjob.messages import ShardOutcome, ShardRequest, TrainOutcome, WorkerStats
+from snnjob.messages import ShardOutcome, ShardRequest, SpikeCounts, TrainOutcome, WorkerStats
 
 
 def _limit_threads(n_threads: int) -> None:
@@ -154,6 +154,29 @@ class EvalWorker:
             traces=res.traces,
             anytime_errors=res.anytime_errors,
             anytime_steps=res.anytime_steps,
+        )
+
+    def spike_statistics(
+        self,
+        request: ShardRequest,
+        params: dict[str, np.ndarray],
+        images: np.ndarray,
+        labels: np.ndarray,  # noqa: ARG002 - the same call as evaluate
+    ) -> SpikeCounts:
+        """Spikes of every LIF neuron on ``images[request.start:request.stop]`` (a simulator of
+        its own, built and closed here; the sweep's simulator stays)."""
+        import dataclasses
+
+        from snnjob.params import params_sha256
+        from snnjob.spikes import count_spikes
+
+        counts = count_spikes(
+            self.model, params, images[request.start : request.stop],
+            n_steps=request.n_steps, seed=request.eval_seed,
+            minibatch_size=request.minibatch_size, unroll=request.unroll,
+        )  # fmt: skip
+        return dataclasses.replace(
+            counts, params_sha256=params_sha256(params), node=_node(), pid=os.getpid()
         )
 
     def close(self) -> None:

@@ -106,3 +106,45 @@ def flops_per_image_step(preset: str) -> int:
 def n_neurons(preset: str) -> dict[str, int]:
     """LIF neurons per layer (each convolution's output size)."""
     return {layer.name: oh * ow * layer.filters for layer, _, (oh, ow) in _walk(preset)}
+
+
+def _axis_fan_out(n: int, *, pool: bool, kernel: int | None, strides: int = 1) -> list[int]:
+    """Along one axis of a LIF layer's ``n`` positions: how many positions of the next
+    weighted layer each one reaches (through an optional 2x2/2 average pool; ``kernel``
+    None: a dense layer, which reads every position the pool keeps)."""
+    pos = list(range(n))
+    if pool:  # an odd trailing row or column is dropped by the pool: fan-out 0
+        pos, n = [p // 2 if p // 2 < n // 2 else -1 for p in pos], n // 2
+    if kernel is None:
+        return [int(p >= 0) for p in pos]
+    n_out = (n - kernel) // strides + 1
+    return [
+        sum(1 for o in range(n_out) if o * strides <= p <= o * strides + kernel - 1)
+        if p >= 0
+        else 0
+        for p in pos
+    ]
+
+
+def fan_out(preset: str) -> dict[str, list[list[int]]]:
+    """Synaptic targets one spike of each LIF neuron reaches, per layer, as an ``(h, w)`` grid
+    (every channel of a position has the same fan-out; the ensemble's neurons are ordered
+    ``(h, w, c)``).
+
+    The targets are the next weighted layer's output units: a convolution's ``kernel x
+    kernel`` window positions that cover the neuron (exactly, so fewer at the borders and
+    with strides) times its filters, or the dense layer's ``N_CLASSES`` units. An average
+    pool in between is linear, so the spike reaches the targets of its pool cell; the pool's
+    own 4-to-1 accumulation is not counted as a synaptic operation.
+    """
+    layers = list(_walk(preset))
+    grids: dict[str, list[list[int]]] = {}
+    for i, (layer, _, (oh, ow)) in enumerate(layers):
+        nxt = layers[i + 1][0] if i + 1 < len(layers) else None
+        kernel = nxt.kernel if nxt else None
+        strides = nxt.strides if nxt else 1
+        targets = nxt.filters if nxt else N_CLASSES
+        ys = _axis_fan_out(oh, pool=layer.pool, kernel=kernel, strides=strides)
+        xs = _axis_fan_out(ow, pool=layer.pool, kernel=kernel, strides=strides)
+        grids[layer.name] = [[y * x * targets for x in xs] for y in ys]
+    return grids

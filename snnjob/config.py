@@ -123,6 +123,9 @@ class TrainConfig:
     ``device``: ``auto`` uses a GPU when the cluster has one, else the CPU.
     ``lr_schedule``: ``constant`` (the notebook) or ``cosine`` (epoch ``e`` of ``E`` trains at
     ``learning_rate * (1 + cos(pi * e / E)) / 2``: full rate first, near zero last).
+    ``rate_reg``: weight of a firing-rate regulariser (0: off): per LIF layer, the squared
+    difference between the layer's mean rate on an image (Hz, rate neurons) and
+    ``rate_target`` (Hz), added to the loss.
     """
 
     epochs: int = 10
@@ -132,6 +135,8 @@ class TrainConfig:
     lr_schedule: str = "constant"
     device: str = "auto"
     checkpoint_every: int = 1
+    rate_reg: float = 0.0
+    rate_target: float = 20.0
 
     def validate(self) -> None:
         check_non_negative("train.epochs", self.epochs)
@@ -141,6 +146,8 @@ class TrainConfig:
         check_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_choice("train.device", self.device, DEVICES)
         check_positive("train.checkpoint_every", self.checkpoint_every)
+        check_non_negative("train.rate_reg", self.rate_reg)
+        check_non_negative("train.rate_target", self.rate_target)
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,8 @@ class EvalConfig:
     not bit-exact: outputs move by float rounding; see the README's performance section).
     ``anytime_thresholds``: margins of the filtered output (top-1 minus top-2) at which an
     image stops early (:mod:`snnjob.anytime`); one anytime point each (empty: off).
+    ``spike_stats_images``: spike statistics per LIF layer (``OUT/spikes``) on the first N
+    test images at the longest ``n_steps`` and the first evaluation seed; 0: off.
     """
 
     n_steps: tuple[int, ...] = (30,)
@@ -165,6 +174,7 @@ class EvalConfig:
     save_predictions: bool = True
     xla: bool = True
     anytime_thresholds: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+    spike_stats_images: int = 200
 
     def validate(self) -> None:
         if not self.n_steps:
@@ -183,6 +193,7 @@ class EvalConfig:
         check_positive("eval.minibatch_size", self.minibatch_size)
         check_positive("eval.shard_size", self.shard_size)
         check_positive("eval.unroll", self.unroll)
+        check_non_negative("eval.spike_stats_images", self.spike_stats_images)
         for t in self.anytime_thresholds:
             if not 0 <= t < float("inf"):
                 raise ConfigError(f"eval.anytime_thresholds must be finite and >= 0, got {t}")

@@ -105,3 +105,19 @@ class WorkerStats:
     pid: int
     import_s: float  # importing TensorFlow and NengoDL when the worker started
     ready_at: float  # time.time() when the worker was ready for its first request
+
+
+@dataclass(frozen=True)
+class SpikeCounts:
+    """Spikes of every LIF neuron over the first ``n_images`` test images (the spike-statistics
+    pass, :func:`snnjob.spikes.count_spikes`), summed over images and steps."""
+
+    n_images: int
+    n_steps: int
+    dt: float  # simulator timestep (s)
+    counts: dict[str, np.ndarray]  # layer -> (n_neurons,) int64 spikes, neurons ordered (h, w, c)
+    active: dict[str, int]  # layer -> (image, neuron) pairs with at least one spike
+    wall_time_s: float = 0.0
+    params_sha256: str = ""  # filled in by the worker: the parameters it really used
+    node: str = ""
+    pid: int = 0

@@ -10,7 +10,7 @@ between training and ``inference_only`` simulators).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nengo
 import numpy as np
@@ -31,6 +31,8 @@ class NetworkHandles:
     out_p: nengo.Probe  # unfiltered output (rate training, 1 timestep)
     out_p_filt: nengo.Probe  # output low-pass filtered by ``synapse`` (spiking evaluation)
     layers: dict[str, tf.keras.layers.Layer]  # the trainable Keras layers, by name
+    # the LIF layers' neurons, keyed by the name of the convolution that drives them
+    lif: dict[str, nengo.ensemble.Neurons] = field(default_factory=dict)
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Expected shape of every parameter array, keyed ``<layer>/<weight>``."""
@@ -59,6 +61,7 @@ def build_network(
     """
     neurons = choose_neurons(cfg, mode)
     layers: dict[str, tf.keras.layers.Layer] = {}
+    lif: dict[str, nengo.ensemble.Neurons] = {}
 
     with nengo.Network(seed=seed) as net:
         net.config[nengo.Ensemble].max_rates = nengo.dists.Choice([cfg.max_rates])
@@ -86,7 +89,7 @@ def build_network(
             shape = conv.compute_output_shape((1, *shape))[1:]
             if mode == "train" and cfg.train_noise > 0:
                 x = nengo_dl.Layer(_noise_layer(cfg.train_noise, train_seed, i))(x)
-            x = nengo_dl.Layer(neurons.neuron_type)(x)
+            x = lif[spec.name] = nengo_dl.Layer(neurons.neuron_type)(x)
             if spec.pool:
                 avg = tf.keras.layers.AveragePooling2D(pool_size=2, strides=2)
                 x = nengo_dl.Layer(avg)(x, shape_in=shape)
@@ -100,7 +103,9 @@ def build_network(
         readout = None if mode == "rate" else cfg.synapse or None
         out_p_filt = nengo.Probe(out, synapse=readout, label="out_p_filt")
 
-    return NetworkHandles(net=net, inp=inp, out_p=out_p, out_p_filt=out_p_filt, layers=layers)
+    return NetworkHandles(
+        net=net, inp=inp, out_p=out_p, out_p_filt=out_p_filt, layers=layers, lif=lif
+    )
 
 
 def layer_params(handles) -> Params:

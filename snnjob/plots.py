@@ -333,3 +333,60 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     return _save_png(fig, path)
+
+
+def plot_spike_rates(path: str | os.PathLike, spikes: Sequence[Mapping[str, Any]]) -> Path:
+    """Per LIF layer, a box of its neurons' firing rates (whiskers: 5th and 95th percentiles,
+    a dot: the mean), one box per parameter set, each annotated with its silent fraction.
+
+    ``spikes``: the ``"spikes"`` entries of ``summary.json`` (one per parameter set, each with
+    per-layer ``layers`` rows of :data:`snnjob.results.schema.SPIKE_COLUMNS`).
+    """
+    if not spikes:
+        raise ValueError("no spike statistics to plot")
+    layers = list(dict.fromkeys(r["layer"] for entry in spikes for r in entry["layers"]))
+    n_sets = len(spikes)
+    width = 0.8 / n_sets
+    fig = Figure(figsize=(2.2 + 2.0 * len(layers), 4.2))
+    ax = fig.add_subplot()
+    top = max(r["p95_rate_hz"] for e in spikes for r in e["layers"]) or 1.0
+    for j, entry in enumerate(spikes):
+        color = f"C{j % 10}"
+        rows = {r["layer"]: r for r in entry["layers"]}
+        stats, positions = [], []
+        for i, layer in enumerate(layers):
+            if layer not in rows:
+                continue
+            r = rows[layer]
+            x = i + (j - (n_sets - 1) / 2) * width
+            stats.append({
+                "whislo": r["p05_rate_hz"], "q1": r["p25_rate_hz"], "med": r["p50_rate_hz"],
+                "q3": r["p75_rate_hz"], "whishi": r["p95_rate_hz"], "mean": r["mean_rate_hz"],
+                "fliers": [], "label": layer,
+            })  # fmt: skip
+            positions.append(x)
+            ax.annotate(f"{100 * r['silent_fraction']:.0f}% silent", (x, r["p95_rate_hz"]),
+                        xytext=(0, 4), textcoords="offset points", ha="center", fontsize=7,
+                        color=color)  # fmt: skip
+        ax.bxp(stats, positions=positions, widths=width * 0.8, showmeans=True,
+               boxprops={"color": color}, medianprops={"color": color},
+               meanprops={"marker": "o", "markerfacecolor": color, "markeredgecolor": color,
+                          "markersize": 4})  # fmt: skip
+        ax.plot([], [], color=color, label=f"training seed {entry['train_seed']}")
+    ax.set_xticks(range(len(layers)), layers)
+    ax.set_xlim(-0.6, len(layers) - 0.4)
+    ax.set_ylim(0, top * 1.15)
+    ax.set_ylabel("firing rate per neuron (Hz)")
+    first = spikes[0]
+    ax.set_title(
+        f"LIF firing rates: {first['n_images']} test images x {first['n_steps']} steps "
+        "(box: 25-75%, whiskers: 5-95%, dot: mean)",
+        fontsize=9,
+    )
+    if n_sets > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save_png(fig, path)
+
+
+__all__ += ["plot_spike_rates"]

@@ -12,6 +12,7 @@
       predictions/             Parquet, one row per (sweep point, image)
       curves/                  Parquet, errors at every step, per (params, eval seed, shard)
       anytime/                 Parquet, errors and steps used when stopping early, same keys
+      spikes/                  Parquet, spike statistics per LIF layer, per (params, eval seed)
       summary.json             counts summed over shards, intervals, timings
       plots/*.png              digits, outputs over time, error vs n_steps
 
@@ -37,6 +38,7 @@ RESULTS = "results"
 PREDICTIONS = "predictions"
 CURVES = "curves"
 ANYTIME = "anytime"
+SPIKES = "spikes"
 PARAMS = "params"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
@@ -45,19 +47,22 @@ CONFIG = "config.yaml"
 IDENTITY = "identity.yaml"
 TRAINED = "trained"  # the identity of parameters trained by the run itself
 LOCK = ".snnjob.lock"
-PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png")
+PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png", "spike_rates.png")
 
 # What --overwrite deletes: everything a run produced (config.yaml, identity.yaml are
 # rewritten). A folder holding none of these has nothing to protect.
-_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, ANYTIME, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
+_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, ANYTIME, SPIKES, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
 # Config sections and keys that do not change results: a re-run may differ in these.
-_RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download")}
+_RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download"),
+                   ("eval", "spike_stats_images")}  # fmt: skip
 # Keys added after runs were made: what a run folder without them did (how its results came
 # about), so that resuming it is allowed exactly when the new setting reproduces that.
 _ADDED_KEYS = {
     ("eval", "xla"): False,
     ("eval", "anytime_thresholds"): [],
     ("train", "lr_schedule"): "constant",
+    ("train", "rate_reg"): 0.0,
+    ("train", "rate_target"): 20.0,
 }
 
 
@@ -87,6 +92,10 @@ class RunDir:
     @property
     def curves(self) -> Path:
         return self.path / CURVES
+
+    @property
+    def spikes(self) -> Path:
+        return self.path / SPIKES
 
     @property
     def params(self) -> Path:

@@ -14,7 +14,8 @@ Ray connected by :func:`snnjob.session.connect`)::
        simulation of max(n_steps) per shard, read at every requested n_steps and at
        every step (the curve); written to Parquet as it lands       snnjob.results.store
     -> coverage check, summary.json (counts summed over shards)     snnjob.results.summary
-    -> rate-mode error and plots (diagnostics: a failure is logged, results are kept)
+    -> rate-mode error, plots and spike statistics per LIF layer (OUT/spikes)
+       (diagnostics: a failure is logged, results are kept)
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ def summarize_run(cfg: JobConfig, run: RunDir, psets: list[ParamSet], n_test: in
 
 
 def add_diagnostics(cfg, run, psets, service, summary, *, redraw: bool) -> None:
-    """Rate-mode error (reused from the last summary when nothing changed) and plots.
+    """Rate-mode error (reused from the last summary when nothing changed), plots and spike
+    statistics (``eval.spike_stats_images`` > 0).
 
     Diagnostics never lose finished results: a failure is logged and the job goes on.
     """
@@ -164,6 +166,48 @@ def add_diagnostics(cfg, run, psets, service, summary, *, redraw: bool) -> None:
             make_plots(cfg, run, psets, service, summary)
     except Exception as exc:  # noqa: BLE001
         log.warning("plotting failed: %s", exc)
+    if cfg.eval.spike_stats_images > 0:
+        try:
+            summary["spikes"] = spike_statistics(cfg, run, psets, service)
+            from snnjob.plots import plot_spike_rates
+
+            plot_spike_rates(run.plot("spike_rates.png"), summary["spikes"])
+        except Exception as exc:  # noqa: BLE001
+            log.warning("spike statistics failed: %s", exc)
+
+
+def spike_statistics(cfg, run, psets, service) -> list[dict[str, Any]]:
+    """Per parameter set, spike statistics of each LIF layer on the first
+    ``eval.spike_stats_images`` test images, at the longest ``n_steps`` and the first
+    evaluation seed: ``OUT/spikes`` (reused when it holds these parameters and settings)."""
+    from snnjob.results.spikestore import read_spikes, spike_rows, write_spikes
+    from snnjob.sweep import spike_counts
+
+    k = min(cfg.eval.spike_stats_images, len(service.images))
+    n_steps, seed = max(cfg.eval.n_steps), cfg.eval.seeds[0]
+    entries = []
+    for p in psets:
+        rows = read_spikes(run.path, p.id, p.train_seed, seed)
+        if not rows or {(r["params_sha256"], r["n_images"], r["n_steps"]) for r in rows} != {
+            (p.sha256, k, n_steps)
+        }:
+            counts = spike_counts(cfg, p, service, n_steps=n_steps, eval_seed=seed, k=k)
+            rows = spike_rows(cfg.model.preset, counts, params_id=p.id, params_sha256=p.sha256,
+                              train_seed=p.train_seed, eval_seed=seed)  # fmt: skip
+            write_spikes(run.path, rows)
+        for r in rows:
+            log.info(
+                "spikes, training seed %d, %s: %.1f Hz mean, %.1f%% silent, %.0f spikes and "
+                "%.3g synops per image-step", p.train_seed, r["layer"], r["mean_rate_hz"],
+                100 * r["silent_fraction"], r["spikes_per_image_step"], r["synops_per_image_step"],
+            )  # fmt: skip
+        key = ("params_id", "params_sha256", "train_seed", "eval_seed", "n_images", "n_steps")
+        layers = [{c: v for c, v in r.items() if c not in key} for r in rows]
+        entries.append({
+            "params_id": p.id, "train_seed": p.train_seed, "eval_seed": seed, "n_images": k,
+            "n_steps": n_steps, "layers": layers,
+        })  # fmt: skip
+    return entries
 
 
 def make_plots(cfg, run, psets, service, summary) -> None:

@@ -27,7 +27,7 @@ import ray
 
 from snnjob.config import JobConfig
 from snnjob.errors import ConfigError, RunDirError, SnnjobError
-from snnjob.messages import ShardOutcome, ShardRequest, WorkerStats
+from snnjob.messages import ShardOutcome, ShardRequest, SpikeCounts, WorkerStats
 from snnjob.params import ParamSet
 from snnjob.results import PointKey
 from snnjob.results.summary import wilson_interval
@@ -126,11 +126,12 @@ class EvalService:
         self.started_at: float | None = None  # time.time() when the first worker was asked for
 
     def evaluate(
-        self, tasks: list[ShardTask], *, workers: int
+        self, tasks: list[ShardTask], *, workers: int, method: str = "evaluate"
     ) -> Iterator[tuple[ShardTask, ShardOutcome]]:
         """Yield ``(task, outcome)`` for every task as it lands, on up to ``workers`` workers;
         a lost worker is replaced (it gets work once it has started, if the cluster has room)
-        and its shards go back to the queue."""
+        and its shards go back to the queue. ``method``: the
+        :class:`~snnjob.actors.EvalWorker` method each task calls."""
         if self.started_at is None:
             self.started_at = time.time()
         while len(self.workers) < workers:
@@ -143,7 +144,8 @@ class EvalService:
         images_ref, labels_ref = self._data_refs
 
         def submit(worker, task: ShardTask) -> ray.ObjectRef:
-            return worker.evaluate.remote(task.request, task.pset.ref, images_ref, labels_ref)
+            call = getattr(worker, method)
+            return call.remote(task.request, task.pset.ref, images_ref, labels_ref)
 
         scheduler = Scheduler(
             self.workers[:workers], submit, max_attempts=3, describe=str,
@@ -345,6 +347,18 @@ def output_traces(
     )
     ((_, outcome),) = service.evaluate([ShardTask(pset, 0, request)], workers=1)
     return outcome
+
+
+def spike_counts(
+    cfg: JobConfig, pset: ParamSet, service: EvalService, *, n_steps: int, eval_seed: int, k: int
+) -> SpikeCounts:
+    """Spikes of every LIF neuron over the first ``k`` test images (the spike statistics)."""
+    e = cfg.eval
+    mb = min(e.minibatch_size, k)
+    request = ShardRequest(pset.id, 0, k, n_steps, eval_seed, mb, e.unroll)
+    tasks = [ShardTask(pset, 0, request)]
+    ((_, counts),) = service.evaluate(tasks, workers=1, method="spike_statistics")
+    return counts
 
 
 def _shard_row(task: ShardTask, outcome: ShardOutcome, step: int) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 NengoDL swaps each LIF population for its differentiable rate approximation while
 training; every image is presented for one timestep; the loss is softmax
-cross-entropy on the unfiltered output probe; the optimiser is RMSProp. Each epoch
+cross-entropy on the unfiltered output probe (plus, with ``train.rate_reg``, a pull of each
+LIF layer's mean rate toward ``train.rate_target``); the optimiser is RMSProp. Each epoch
 uses its own permutation of the training set drawn from the training seed, and a
 checkpoint (weights + optimiser state + history) is written after every
 ``checkpoint_every`` epochs, so an interrupted training resumes where it stopped.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nengo
 import numpy as np
 
 from snnjob.atomic import write_atomic
@@ -101,12 +103,17 @@ def train(
 
     t0 = time.perf_counter()
     handles = build_network(model_cfg, mode="train", train_seed=seed, seed=seed)
+    rate_probes = add_rate_probes(handles, model_cfg.amplitude) if train_cfg.rate_reg > 0 else {}
     with nengo_dl.Simulator(
         handles.net, minibatch_size=mb, seed=seed, device=tf_device, progress_bar=False
     ) as sim:
+        loss = {handles.out_p: tf.losses.SparseCategoricalCrossentropy(from_logits=True)}
+        loss.update(dict.fromkeys(rate_probes.values(), tf.losses.mse))
+        weights = {handles.out_p: 1.0, **dict.fromkeys(rate_probes.values(), train_cfg.rate_reg)}
         sim.compile(
             optimizer=tf.optimizers.RMSprop(train_cfg.learning_rate),
-            loss={handles.out_p: tf.losses.SparseCategoricalCrossentropy(from_logits=True)},
+            loss=loss,
+            loss_weights=weights,
             metrics={handles.out_p: "accuracy"},
         )
         optimizer = sim.keras_model.optimizer
@@ -121,12 +128,12 @@ def train(
         for epoch in range(start_epoch, train_cfg.epochs):
             order = np.random.default_rng([seed, epoch]).permutation(n)[:n_used]
             x = images[order][:, None, :]
-            y = np.asarray(labels)[order][:, None, None]
+            y = {handles.out_p: np.asarray(labels)[order][:, None, None]}
+            target = np.full((n_used, 1, 1), train_cfg.rate_target, dtype=np.float32)
+            y.update(dict.fromkeys(rate_probes.values(), target))
             te = time.perf_counter()
             optimizer.learning_rate.assign(epoch_learning_rate(train_cfg, epoch))
-            fit = sim.fit(
-                {handles.inp: x}, {handles.out_p: y}, epochs=1, shuffle=False, verbose=verbose
-            )
+            fit = sim.fit({handles.inp: x}, y, epochs=1, shuffle=False, verbose=verbose)
             stats = {
                 "epoch": epoch + 1,
                 "loss": float(fit.history["loss"][-1]),
@@ -160,6 +167,27 @@ def epoch_learning_rate(train_cfg: TrainConfig, epoch: int) -> float:
     if train_cfg.lr_schedule == "cosine":
         return train_cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / train_cfg.epochs))
     return train_cfg.learning_rate
+
+
+def add_rate_probes(handles, amplitude: float) -> dict[str, nengo.Probe]:
+    """Per LIF layer, a probe of its neurons' mean firing rate (Hz) on each image: the
+    target of the rate regulariser (``train.rate_reg``). Training graphs only.
+
+    The neurons output ``amplitude x rate`` (rate neurons while training), so the mean is
+    divided by ``amplitude``. The mean is taken inside the graph (a TensorNode without
+    weights): one number per image, and no new variable for the optimiser or checkpoints.
+    """
+    probes = {}
+    with handles.net:
+        for name, neurons in handles.lif.items():
+            mean = nengo_dl.TensorNode(
+                lambda x: tf.reduce_mean(x, axis=-1, keepdims=True) / amplitude,
+                shape_in=(neurons.size_out,), shape_out=(1,), pass_time=False,
+                label=f"{name}_rate",
+            )  # fmt: skip
+            nengo.Connection(neurons, mean, synapse=None)
+            probes[name] = nengo.Probe(mean, label=f"{name}_rate_p")
+    return probes
 
 
 def resolve_device(device: str) -> str:
@@ -232,6 +260,7 @@ def _restore(path: Path, handles, optimizer) -> tuple[int, list[dict[str, float]
 
 __all__ = [
     "TrainResult",
+    "add_rate_probes",
     "train",
     "resolve_device",
     "latest_checkpoint",

@@ -263,9 +263,20 @@ def test_a_killed_trainer_resumes_from_its_checkpoint(ray3, mnist_dir, tmp_path)
     assert meta["trained_on"]["pid"] != killed[0]
     for k in ref:  # the tolerance of test_train_eval's resume test
         np.testing.assert_allclose(params[k], ref[k], rtol=1e-4, atol=1e-6)
-    # the trainer is gone once its parameters landed: evaluation used the driver's copy
-    assert not alive(meta["trained_on"]["pid"])
     assert check_coverage(read_results(out), 400) == {}
+
+
+def test_trainers_are_gone_before_evaluation_which_uses_the_drivers_copy(ray3, mnist_dir, tmp_path):
+    """Every trainer is killed as soon as its parameters land (its CPUs go to evaluation):
+    the sweep runs on the driver's broadcast copy, identical to evaluating the saved file."""
+    trained = tmp_path / "trained"
+    run_job(tiny(mnist_dir), trained, progress=False)
+    params_path = trained / "params" / "seed-0.npz"
+    _, meta = load_params(params_path)
+    assert not alive(meta["trained_on"]["pid"])  # the training actor's process is gone
+    again = tmp_path / "from-file"
+    run_job(tiny(mnist_dir), again, params_file=params_path, progress=False)
+    assert_same_as_golden(trained, again)
 
 
 SPILL_SCRIPT = """

@@ -22,7 +22,9 @@ PACKAGE = ROOT / "snnjob"
 
 RAY_MODULES = {"snnjob.session", "snnjob.actors", "snnjob.scheduler", "snnjob.sweep",
                "snnjob.training"}  # fmt: skip
-PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore"}  # the results store
+# the results store
+PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore",
+                   "snnjob.results.spikestore"}  # fmt: skip
 TF_FREE = {"snnjob.config", "snnjob.configfields", "snnjob.architecture", "snnjob.rundir",
            "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
@@ -129,3 +131,4 @@ def test_readme_lists_the_result_columns_as_defined():
     readme = (ROOT / "README.md").read_text()
     assert columns_markdown("results") in readme
     assert columns_markdown("predictions") in readme
+    assert columns_markdown("spikes") in readme

@@ -72,7 +72,7 @@ def test_losing_a_node_mid_sweep_still_completes(cluster, trained_params, mnist_
     shards are resubmitted to the workers on live nodes (snnjob.scheduler)."""
     import threading
 
-    path, _ = trained_params
+    path, params = trained_params
     extra = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     cfg = load_config(
@@ -101,3 +101,14 @@ def test_losing_a_node_mid_sweep_still_completes(cluster, trained_params, mnist_
     assert check_coverage(table, 400) == {}
     assert [p["n_images"] for p in summary["points"]] == [400, 400]
     assert summary["timings"]["workers_lost"] >= 1  # the node died with shards in flight
+    assert summary["timings"]["shards_resubmitted"] >= 1
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 3  # the node is gone
+    # identical to a fault-free single-process evaluation, at both points
+    mnist = load_mnist(mnist_dir, download=False)
+    preds = read_predictions(tmp_path / "run").sort_by([("n_steps", "ascending"),
+                                                         ("image_index", "ascending")])  # fmt: skip
+    for i, n_steps in enumerate((10, 20)):
+        ref = evaluate(cfg.model, params, mnist.test_images[:400], mnist.test_labels[:400],
+                       n_steps=n_steps, seed=0, minibatch_size=50)  # fmt: skip
+        got = preds["prediction"].to_numpy()[i * 400 : (i + 1) * 400]
+        np.testing.assert_array_equal(got, ref.predictions)

@@ -85,6 +85,26 @@ def test_run_leaves_every_output(first_run):
     assert not list(out.rglob(".*.tmp"))
 
 
+def test_run_writes_spike_statistics_and_their_plot(first_run):
+    from snnjob.results.spikestore import read_spikes
+
+    cfg, out, summary = first_run
+    (entry,) = summary["spikes"]
+    params_id = summary["points"][0]["params_id"]
+    assert (entry["params_id"], entry["train_seed"], entry["eval_seed"]) == (params_id, 0, 0)
+    assert (entry["n_images"], entry["n_steps"]) == (200, 10)  # eval.spike_stats_images, max
+    rows = read_spikes(out, params_id, 0, 0)
+    assert [r["layer"] for r in rows] == [r["layer"] for r in entry["layers"]] == [
+        "conv0", "conv1", "conv2",
+    ]  # fmt: skip
+    for row, layer in zip(rows, entry["layers"]):
+        assert row["params_sha256"] == summary["params"][0]["sha256"]
+        assert all(row[k] == v for k, v in layer.items())
+        assert 0 <= row["silent_fraction"] <= 1 and row["synops_per_image_step"] > 0
+    assert json.loads((out / "summary.json").read_text())["spikes"] == summary["spikes"]
+    assert (out / "plots" / "spike_rates.png").is_file()
+
+
 def test_summary_counts_equal_parquet_sums(first_run):
     cfg, out, summary = first_run
     table = read_results(out)

@@ -22,6 +22,7 @@ from snnjob.rundir import ANYTIME as ANYTIME_DIR
 from snnjob.rundir import CURVES as CURVES_DIR
 from snnjob.rundir import PREDICTIONS as PREDICTIONS_DIR
 from snnjob.rundir import RESULTS as RESULTS_DIR
+from snnjob.rundir import SPIKES as SPIKES_DIR
 
 __all__ = [
     "ANYTIME_COLUMNS",
@@ -175,7 +176,8 @@ def columns_markdown(kind: str) -> str:
     ----------
     kind : str
         ``"results"`` (:data:`SHARD_COLUMNS`), ``"predictions"`` (:data:`PREDICTION_COLUMNS`),
-        ``"curves"`` (:data:`CURVE_COLUMNS`) or ``"anytime"`` (:data:`ANYTIME_COLUMNS`).
+        ``"curves"`` (:data:`CURVE_COLUMNS`), ``"anytime"`` (:data:`ANYTIME_COLUMNS`) or
+        ``"spikes"`` (:data:`SPIKE_COLUMNS`).
 
     Returns
     -------
@@ -185,13 +187,59 @@ def columns_markdown(kind: str) -> str:
     Raises
     ------
     ValueError
-        If ``kind`` is not one of the four.
+        If ``kind`` is not one of them.
     """
     if kind not in COLUMNS:
         raise ValueError(f"kind must be one of {sorted(COLUMNS)}, got {kind!r}")
     lines = ["| column | type | description |", "|---|---|---|"]
     lines += [f"| `{c.name}` | `{c.type}` | {c.description} |" for c in COLUMNS[kind]]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Spike statistics (OUT/spikes): a diagnostic, not part of the sweep's results
+# --------------------------------------------------------------------------------------------
+
+SPIKE_SCHEMA_VERSION = "spikes-v1"
+"""Schema version of ``spikes/*.parquet``."""
+
+_RATE = "firing rate (Hz) of the layer's neurons, each averaged over the images and steps"
+SPIKE_COLUMNS: tuple[Column, ...] = (
+    Column("params_id", "string", "id of the trained parameter set"),
+    Column("params_sha256", "string", "SHA-256 hex digest of the parameters simulated"),
+    Column("train_seed", "int64", "seed of the training run"),
+    Column("eval_seed", "int64", "seed of the spiking evaluation (the neurons' initial states)"),
+    Column("layer", "string", "LIF layer, named after the convolution that drives it"),
+    Column("n_neurons", "int64", "neurons in the layer"),
+    Column("n_images", "int64", "test images simulated (the first ones of the test set)"),
+    Column("n_steps", "int64", "timesteps each image is presented for"),
+    Column("mean_rate_hz", "float64", f"mean {_RATE}"),
+    Column("p05_rate_hz", "float64", f"5th percentile of the {_RATE}"),
+    Column("p25_rate_hz", "float64", f"25th percentile of the {_RATE}"),
+    Column("p50_rate_hz", "float64", f"median {_RATE}"),
+    Column("p75_rate_hz", "float64", f"75th percentile of the {_RATE}"),
+    Column("p95_rate_hz", "float64", f"95th percentile of the {_RATE}"),
+    Column("silent_fraction", "float64", "fraction of neurons with no spike on any image"),
+    Column(
+        "silent_per_image_fraction",
+        "float64",
+        "fraction of (image, neuron) pairs with no spike over the image's window",
+    ),
+    Column("spikes_per_image_step", "float64", "spikes of the whole layer per image and step"),
+    Column(
+        "synops_per_image_step",
+        "float64",
+        "synaptic operations per image and step: each spike times its neuron's fan-out "
+        "(architecture.fan_out: exact at borders, through the pool)",
+    ),
+)
+"""Columns of ``spikes/*.parquet`` (schema ``spikes-v1``): one row per LIF layer of one
+(parameter set, evaluation seed), from the spike-statistics pass at the sweep's longest
+``n_steps``."""
+
+COLUMNS[SPIKES_DIR] = SPIKE_COLUMNS
+SCHEMA_VERSIONS[SPIKES_DIR] = SPIKE_SCHEMA_VERSION
+__all__ += ["SPIKES_DIR", "SPIKE_COLUMNS", "SPIKE_SCHEMA_VERSION"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""Spike statistics per LIF layer (``OUT/spikes``): computed from spike counts, stored as Parquet.
+
+One file per (parameter set, evaluation seed), ``p-<id>_t-<train seed>_s-<eval seed>.parquet``,
+one row per LIF layer (columns: :data:`snnjob.results.schema.SPIKE_COLUMNS`), written
+atomically. :func:`spike_rows` turns a :class:`~snnjob.messages.SpikeCounts` into the rows:
+
+- a neuron's rate is its spikes / (images x steps x dt); the layer's mean and percentiles
+  (linear interpolation) are over its neurons;
+- ``silent_fraction``: neurons with no spike on any image; ``silent_per_image_fraction``:
+  (image, neuron) pairs without a spike;
+- ``synops_per_image_step``: sum over neurons of spikes x fan-out
+  (:func:`snnjob.architecture.fan_out`), per image and step.
+
+With :mod:`~snnjob.results.store` and :mod:`~snnjob.results.curvestore`, one of the three
+modules that import pyarrow.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from snnjob.architecture import fan_out
+from snnjob.atomic import write_atomic
+from snnjob.errors import RunDirError
+from snnjob.messages import SpikeCounts
+from snnjob.results.schema import SPIKE_COLUMNS, SPIKE_SCHEMA_VERSION, SPIKES_DIR, PointKey
+from snnjob.results.store import arrow_schema, read_table
+
+SPIKE_SCHEMA = arrow_schema(SPIKE_COLUMNS, SPIKE_SCHEMA_VERSION)
+"""Arrow schema of ``spikes/*.parquet``."""
+PERCENTILES = (5, 25, 50, 75, 95)
+
+
+def spike_file_name(params_id: str, train_seed: int, eval_seed: int) -> str:
+    """``p-<id>_t-<train seed>_s-<eval seed>.parquet`` (the fields are validated)."""
+    point = PointKey(params_id, train_seed, 1, eval_seed)
+    return f"p-{point.params_id}_t-{point.train_seed}_s-{point.eval_seed}.parquet"
+
+
+def spike_rows(
+    preset: str,
+    counts: SpikeCounts,
+    *,
+    params_id: str,
+    params_sha256: str,
+    train_seed: int,
+    eval_seed: int,
+) -> list[dict[str, Any]]:
+    """One row per LIF layer (see the module docstring)."""
+    grids = fan_out(preset)
+    rows = []
+    image_steps = counts.n_images * counts.n_steps
+    for layer, spikes in counts.counts.items():
+        spikes = np.asarray(spikes, dtype=np.int64)
+        grid = np.asarray(grids[layer], dtype=np.int64)
+        n = len(spikes)
+        if n % grid.size:
+            raise ValueError(f"{layer}: {n} neurons do not fit its {grid.shape} positions")
+        per_neuron = np.repeat(grid.ravel(), n // grid.size)  # neurons ordered (h, w, c)
+        rates = spikes / (image_steps * counts.dt)
+        pct = np.percentile(rates, PERCENTILES)
+        rows.append({
+            "params_id": params_id, "params_sha256": params_sha256,
+            "train_seed": int(train_seed), "eval_seed": int(eval_seed), "layer": layer,
+            "n_neurons": n, "n_images": counts.n_images, "n_steps": counts.n_steps,
+            "mean_rate_hz": float(rates.mean()),
+            **{f"p{q:02d}_rate_hz": float(v) for q, v in zip(PERCENTILES, pct)},
+            "silent_fraction": float(np.mean(spikes == 0)),
+            "silent_per_image_fraction": 1.0 - counts.active[layer] / (counts.n_images * n),
+            "spikes_per_image_step": float(spikes.sum() / image_steps),
+            "synops_per_image_step": float((spikes * per_neuron).sum() / image_steps),
+        })  # fmt: skip
+    return rows
+
+
+def write_spikes(out_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Write one (parameter set, evaluation seed)'s rows atomically; return the path."""
+    keys = {(r["params_id"], r["train_seed"], r["eval_seed"]) for r in rows}
+    if len(keys) != 1:
+        raise ValueError(f"rows must be of one parameter set and evaluation seed, got {keys}")
+    table = pa.Table.from_pylist(rows, schema=SPIKE_SCHEMA)
+    path = Path(out_dir) / SPIKES_DIR / spike_file_name(*keys.pop())
+    return write_atomic(path, lambda fh: pq.write_table(table, fh))
+
+
+def read_spikes(
+    out_dir: str | os.PathLike, params_id: str, train_seed: int, eval_seed: int
+) -> list[dict[str, Any]] | None:
+    """The rows of one (parameter set, evaluation seed), or None if there is no readable file."""
+    path = Path(out_dir) / SPIKES_DIR / spike_file_name(params_id, train_seed, eval_seed)
+    if not path.is_file():
+        return None
+    try:
+        return read_table(path, SPIKE_SCHEMA).to_pylist()
+    except (OSError, ValueError, pa.ArrowException, RunDirError):
+        return None
