@@ -58,12 +58,14 @@ VARIANTS = (
     "snnjob_sweep",
     "plain_fit",
     "snnjob_train",
+    "worker_rss_200",
 )
+ONCE = {"worker_rss_200"}  # memory, not speed: one run even with --repeat
 
 
 QUICK_VARIANTS = ("plain_notebook", "plain_tiled", "snnjob_stream", "plain_sweep", "snnjob_sweep",
                   "plain_fit", "snnjob_train", "snnjob_ray1", "snnjob_ray2", "tiny_eval",
-                  "conv_peak")  # fmt: skip
+                  "conv_peak", "worker_rss_200")  # fmt: skip
 
 
 def _data(args):
@@ -144,6 +146,8 @@ def run_variant(args) -> dict:
             out["run_s"] = time.perf_counter() - t0
     elif args.variant == "conv_peak":
         out.update(_conv_peak())
+    elif args.variant == "worker_rss_200":
+        out.update(_worker_rss(args))
     elif args.variant.startswith("snnjob_ray"):
         from snnjob.runner import run_job
         from snnjob.session import connect
@@ -193,6 +197,32 @@ def run_variant(args) -> dict:
         out.update(run_s=run, images_per_s=len(xt) / run)
     out["peak_rss_mb"] = _peak_rss_mb()  # this process only (Ray workers not included)
     return out
+
+
+def _worker_rss(args) -> dict:
+    """Peak RSS of one Ray evaluation worker (VmHWM, read by the worker itself) over
+    --rss-images test images at n_steps 200: a real `run_job` with one worker."""
+    from snnjob.config import load_config
+    from snnjob.runner import run_job
+    from snnjob.session import connect
+
+    cfg = load_config(
+        "seed",
+        [f"model.preset={args.preset}", f"eval.n_images={args.rss_images}", "eval.n_steps=[200]",
+         f"eval.minibatch_size={args.minibatch}", "eval.shard_size=1000", "resources.workers=1",
+         "eval.spike_stats_images=0", f"data.data_dir={args.data_dir}"],
+    )  # fmt: skip
+    connect(None, num_cpus=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        s = run_job(cfg, Path(tmp) / "run", params_file=args.params, progress=False)
+    t = s["timings"]
+    return {
+        "worker_peak_rss_mb": t["worker_peak_rss_mb"],
+        "n_images": args.rss_images,
+        "n_steps": 200,
+        "run_s": t["eval_wall_time_s"],
+        "errors": s["points"][0]["n_errors"],
+    }
 
 
 def _sweep(args, x, y) -> dict:
@@ -325,6 +355,10 @@ def _ratios(by: dict) -> dict:
         )
     if "tiny_eval" in by:
         ratios["tiny_eval_wall_s"] = by["tiny_eval"]["run_s"]
+    if "worker_rss_200" in by:
+        ratios["eval_worker_peak_rss_gb_200_steps"] = (
+            by["worker_rss_200"]["worker_peak_rss_mb"] / 1024
+        )
     if "conv_peak" in by and "snnjob_stream" in by:
         from snnjob.architecture import flops_per_image_step
 
@@ -346,6 +380,8 @@ def main() -> int:
     p.add_argument("--shard-size", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--n-train", type=int, default=6000)
+    p.add_argument("--rss-images", type=int, default=10_000,
+                   help="test images of the worker_rss_200 variant (--quick: 1000)")  # fmt: skip
     p.add_argument("--layer-synapse", type=float, default=0.005)
     p.add_argument("--sweep-steps", default="10,20,30", help="n_steps of the sweep variants")
     p.add_argument("--data-dir", default=os.environ.get("SNNJOB_DATA_DIR"))
@@ -366,6 +402,7 @@ def main() -> int:
     if args.quick:
         args.variants = ",".join(QUICK_VARIANTS)
         args.n_train = 4000
+        args.rss_images = 1000  # streaming: memory is flat after the first minibatch
     # 1000 images = 5 minibatches: one-off costs (tracing, XLA compilation) start to amortise
     # as they do over a worker's shards; --quick's 3 repeats take about 13 minutes on 2 cores
     args.n_images = args.n_images or 1000
@@ -401,12 +438,14 @@ def main() -> int:
                         verbose=0)  # fmt: skip
             save_params(tiny_params, res.params, {"config": tiny.to_dict(), "train_seed": 0})
         rows = []
-        for v in args.variants.split(",") * args.repeat:
+        variants = args.variants.split(",")
+        for v in [v for r in range(args.repeat) for v in variants if r == 0 or v not in ONCE]:
             cmd = [sys.executable, __file__, "--variant", v, "--params", str(params),
                    "--tiny-params", str(tiny_params),
                    *sum(([f"--{k.replace('_', '-')}", str(getattr(args, k))] for k in (
                        "preset", "n_images", "n_steps", "minibatch", "shard_size", "workers",
-                       "n_train", "layer_synapse", "sweep_steps", "data_dir")), [])]  # fmt: skip
+                       "n_train", "layer_synapse", "sweep_steps", "data_dir", "rss_images")),
+                       [])]  # fmt: skip
             t0 = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:

@@ -39,6 +39,18 @@ def _node() -> str:
         return socket.gethostname()
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM, Linux; 0 where unavailable)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 FAULT_ENV = "SNNJOB_INJECT_FAULT"
 
 
@@ -186,4 +198,6 @@ class EvalWorker:
             self.evaluator = None
 
     def stats(self) -> WorkerStats:
-        return WorkerStats(self.builds, _node(), os.getpid(), self.import_s, self.ready_at)
+        return WorkerStats(
+            self.builds, _node(), os.getpid(), self.import_s, self.ready_at, _peak_rss_mb()
+        )

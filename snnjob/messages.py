@@ -105,6 +105,7 @@ class WorkerStats:
     pid: int
     import_s: float  # importing TensorFlow and NengoDL when the worker started
     ready_at: float  # time.time() when the worker was ready for its first request
+    peak_rss_mb: float = 0.0  # the worker process's peak resident memory (VmHWM) so far
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ def _merge(sweeps: list[dict[str, Any]]) -> dict[str, Any]:
                     "eval_wall_time_s"):  # fmt: skip
             total[key] = total.get(key, 0) + s.get(key, 0)
         total["workers"] = max(total["workers"], s["workers"])
-        for key in ("workers_lost", "workers_replaced", "shards_resubmitted", "worker_builds"):
+        for key in ("workers_lost", "workers_replaced", "shards_resubmitted", "worker_builds",
+                    "worker_peak_rss_mb"):  # fmt: skip  # cumulative over the job's pool
             if key in s:
                 total[key] = s[key]
         if "first_shard" in s and "first_shard" not in total:

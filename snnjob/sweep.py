@@ -267,6 +267,7 @@ def run_sweep(
             with contextlib.suppress(Exception):
                 workers = service.worker_stats()
                 stats["worker_builds"] = sum(s.builds for s in workers)
+                stats["worker_peak_rss_mb"] = max((s.peak_rss_mb for s in workers), default=0)
                 if first is not None:
                     stats["first_shard"] = service.first_shard(workers, *first, since)
     return stats
