@@ -110,6 +110,21 @@ def test_silent_port_gives_up_after_the_probe_timeout(capsys, tmp_path):
     assert elapsed < 30
 
 
+def test_port_without_a_gcs(capsys, tmp_path):
+    """Something listens (e.g. the dashboard's port given by mistake) but speaks no Ray."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    try:
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+        line, elapsed = run_cli(capsys, tmp_path, "--address", address)
+    finally:
+        s.close()
+    assert f"cannot reach a Ray cluster at {address} (no Ray GCS answered" in line, line
+    print(f"port without a GCS: error after {elapsed:.2f} s in-process")
+    assert elapsed < 30
+
+
 def test_unresolvable_host(capsys, tmp_path):
     line, elapsed = run_cli(capsys, tmp_path, "--address", "no-such-host.invalid:6379")
     assert "does not resolve" in line, line

@@ -248,6 +248,7 @@ def snnjob_run(head, env_changes: dict[str, str], tmp_path: Path):
         ("token-file-missing", "no_such_token is missing or empty"),
         ("no-token-anywhere", "home/.ray/auth_token is missing or empty"),
     ],
+    ids=["no-token", "wrong-token", "token-file-missing", "no-token-anywhere"],
 )
 def test_cluster_refuses_a_client_without_its_token(head, tmp_path, case, expected):
     wrong = tmp_path / "wrong_token"
