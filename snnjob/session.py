@@ -29,7 +29,8 @@ from snnjob.errors import ConfigError, SnnjobError
 
 log = logging.getLogger(__name__)
 _RAY_START_S: float | None = None  # how long connect() took to start or join Ray
-PROBE_TIMEOUT_S = 5.0  # TCP connect to the GCS port, and again for its first RPC
+PROBE_TIMEOUT_S = 5.0  # TCP connect to the GCS port
+GCS_CHECK_TIMEOUT_S = 10.0  # its first RPC (Ray may wait this twice: connect, then reply)
 _ADDRESS_FORMS = (
     "'auto' or HOST:PORT of the head's GCS (`ray start --head --port`, 6379 by default)"
 )
@@ -182,7 +183,7 @@ def _check_gcs(gcs: str, address: str) -> None:
         return
     with _fd2_to_debug_log():  # Ray's C++ client prints its retries on fd 2
         try:
-            InnerGcsClient.standalone(gcs, None, int(PROBE_TIMEOUT_S * 1000))
+            InnerGcsClient.standalone(gcs, None, int(GCS_CHECK_TIMEOUT_S * 1000))
         except AuthenticationError:
             raise SnnjobError(_token_refused(address)) from None
         except RayError as exc:  # RpcError: timed out, or no GCS at that port

@@ -269,7 +269,10 @@ def test_cluster_refuses_a_client_without_its_token(head, tmp_path, case, expect
     assert "RAY_AUTH_TOKEN_PATH" in line and "RAY_AUTH_MODE=token" in line, line
     assert head["token"].read_text().strip() not in proc.stderr + proc.stdout
     assert not out.exists()
-    assert elapsed < 30
+    # The refusal is one GCS call (or none); the rest is starting Python and importing Ray,
+    # which takes many times longer on a loaded machine (tests/test_connect.py bounds the
+    # in-process time of the network checks).
+    assert elapsed < 90
 
 
 def test_cluster_accepts_the_right_token(head, tmp_path):
@@ -280,5 +283,6 @@ def test_cluster_accepts_the_right_token(head, tmp_path):
         [sys.executable, "-c", code % head["address"]],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+    print(f"right token: exit {proc.returncode}: {proc.stdout.strip()} {proc.stderr[-2000:]}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "NODES 1" in proc.stdout, proc.stdout
