@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -87,7 +88,8 @@ def resolve_config(args: argparse.Namespace):
     ):
         value = getattr(args, flag, None)
         if value is not None:
-            overrides.append(f"{key}={value}")
+            # --address is text as typed (as YAML, '[::1]:6379' fails and '1:2' is 62)
+            overrides.append(f"{key}={json.dumps(value) if flag == 'address' else value}")
     return load_config(args.config, overrides)
 
 
