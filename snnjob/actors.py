@@ -70,10 +70,15 @@ def _injected_fault(request: ShardRequest) -> None:
 
 @ray.remote
 class TrainerActor:
-    """Trains one network (one training seed); restarts resume from the last checkpoint."""
+    """Trains one network (one training seed); restarts resume from the last checkpoint.
+
+    Started with ``max_concurrency=2`` so that :meth:`progress` answers while
+    :meth:`train` runs (it reads what the training loop last wrote).
+    """
 
     def __init__(self, n_threads: int):
         _limit_threads(n_threads)
+        self._progress: dict = {}
 
     def train(
         self,
@@ -83,13 +88,25 @@ class TrainerActor:
         *,
         seed: int,
         checkpoint_dir: str | None,
+        tensorboard_dir: str | None = None,
     ) -> TrainOutcome:
         from snnjob.train import train
 
+        self._progress = {"started_at": time.time()}
+
+        def report(state: dict) -> None:
+            self._progress = {**self._progress, **state}
+
         result = train(
-            cfg.model, cfg.train, images, labels, seed=seed, checkpoint_dir=checkpoint_dir
-        )
+            cfg.model, cfg.train, images, labels, seed=seed, checkpoint_dir=checkpoint_dir,
+            verbose=0, progress=report, tensorboard_dir=tensorboard_dir,
+        )  # fmt: skip
         return TrainOutcome(result.params, result.metrics(), _node(), os.getpid())
+
+    def progress(self) -> dict:
+        """Where training is: epoch, epochs, batch, batches, loss (empty before the first
+        minibatch)."""
+        return dict(self._progress)
 
 
 @ray.remote

@@ -8,6 +8,7 @@
       .snnjob.lock             held (flock) by the driver while it runs
       params/seed-<k>.npz      trained parameters (+ .json sidecar)
       checkpoints/seed-<k>/    per-epoch training checkpoints (resume)
+      tensorboard/seed-<k>/    per-epoch training metrics as TensorBoard event files
       results/                 Parquet, one row per (sweep point, shard)
       predictions/             Parquet, one row per (sweep point, image)
       curves/                  Parquet, errors at every step, per (params, eval seed, shard)
@@ -41,6 +42,7 @@ ANYTIME = "anytime"
 SPIKES = "spikes"
 PARAMS = "params"
 CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"
 PLOTS = "plots"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
@@ -51,7 +53,8 @@ PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png", "spik
 
 # What --overwrite deletes: everything a run produced (config.yaml, identity.yaml are
 # rewritten). A folder holding none of these has nothing to protect.
-_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, ANYTIME, SPIKES, PARAMS, CHECKPOINTS, PLOTS, SUMMARY)
+_RUN_FILES = (RESULTS, PREDICTIONS, CURVES, ANYTIME, SPIKES, PARAMS, CHECKPOINTS, TENSORBOARD,
+              PLOTS, SUMMARY)  # fmt: skip
 # Config sections and keys that do not change results: a re-run may differ in these.
 _RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download"),
                    ("eval", "spike_stats_images")}  # fmt: skip
@@ -120,6 +123,10 @@ class RunDir:
     def checkpoint_dir(self, train_seed: int) -> Path:
         """Per-epoch checkpoints of one training seed."""
         return self.checkpoints / f"seed-{train_seed}"
+
+    def tensorboard_dir(self, train_seed: int) -> Path:
+        """TensorBoard event files of one training seed (``--logdir OUT/tensorboard``)."""
+        return self.path / TENSORBOARD / f"seed-{train_seed}"
 
     def plot(self, name: str) -> Path:
         """One of :data:`PLOT_FILES`."""

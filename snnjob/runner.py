@@ -69,7 +69,8 @@ def run_job(
         with EvalService(cfg, mnist.test_images[:n_test], mnist.test_labels[:n_test]) as service:
             # each parameter set is evaluated as soon as it is ready, while others train
             psets, sweeps = [], []
-            ready = param_sets(cfg, run, *train, params_file=params_file, config_name=config_name)
+            ready = param_sets(cfg, run, *train, params_file=params_file, config_name=config_name,
+                               progress=progress)  # fmt: skip
             with contextlib.closing(ready):  # an error here stops the trainers too
                 for pset in ready:
                     psets.append(pset)

@@ -16,6 +16,7 @@ import math
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ def train(
     checkpoint_dir: str | Path | None = None,
     device: str | None = None,
     verbose: int | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    tensorboard_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train one network and return its parameters.
 
@@ -87,6 +90,11 @@ def train(
     verbose
         Keras progress output: 1 progress bar, 2 one line per epoch (default: 1 on a
         terminal, else 2), 0 silent.
+    progress
+        Called after every minibatch with ``{"epoch", "epochs", "batch", "batches",
+        "loss"}`` (epoch and batch counted from 1): what a live display shows.
+    tensorboard_dir
+        Where per-epoch TensorBoard scalars go (loss, accuracy, learning rate, images/s).
     """
     mb = train_cfg.minibatch_size
     n = len(images)
@@ -125,7 +133,11 @@ def train(
             log.info("seed %d: resuming from %s (epoch %d)", seed, ckpt, start_epoch)
 
         n_used = (n // mb) * mb
+        board = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
+        callbacks = []
         for epoch in range(start_epoch, train_cfg.epochs):
+            if progress is not None:
+                callbacks = [_Progress(progress, epoch + 1, train_cfg.epochs, n_used // mb)]
             order = np.random.default_rng([seed, epoch]).permutation(n)[:n_used]
             x = images[order][:, None, :]
             y = {handles.out_p: np.asarray(labels)[order][:, None, None]}
@@ -133,7 +145,8 @@ def train(
             y.update(dict.fromkeys(rate_probes.values(), target))
             te = time.perf_counter()
             optimizer.learning_rate.assign(epoch_learning_rate(train_cfg, epoch))
-            fit = sim.fit({handles.inp: x}, y, epochs=1, shuffle=False, verbose=verbose)
+            fit = sim.fit({handles.inp: x}, y, epochs=1, shuffle=False, verbose=verbose,
+                          callbacks=callbacks)  # fmt: skip
             stats = {
                 "epoch": epoch + 1,
                 "loss": float(fit.history["loss"][-1]),
@@ -143,6 +156,8 @@ def train(
                 "wall_time_s": time.perf_counter() - te,
             }
             history.append(stats)
+            if board is not None:
+                _write_scalars(board, stats)
             log.info(
                 "seed %d epoch %d/%d: loss %.4f, rate-mode train accuracy %.4f (%.0f img/s)",
                 seed, epoch + 1, train_cfg.epochs, stats["loss"], stats["accuracy"],
@@ -160,6 +175,30 @@ def train(
         resumed_from_epoch=start_epoch,
         device=tf_device,
     )
+
+
+class _Progress(tf.keras.callbacks.Callback):
+    """Reports each finished minibatch to ``report`` (see :func:`train`'s ``progress``)."""
+
+    def __init__(self, report, epoch: int, epochs: int, batches: int):
+        super().__init__()
+        self.report, self.epoch, self.epochs, self.batches = report, epoch, epochs, batches
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        self.report({
+            "epoch": self.epoch, "epochs": self.epochs, "batch": batch + 1,
+            "batches": self.batches, "loss": None if loss is None else float(loss),
+        })  # fmt: skip
+
+
+def _write_scalars(board, stats: dict[str, float]) -> None:
+    """One epoch's metrics as TensorBoard scalars (step = epoch)."""
+    with board.as_default(step=int(stats["epoch"])):
+        for name in ("loss", "accuracy", "learning_rate"):
+            tf.summary.scalar(name, stats[name])
+        tf.summary.scalar("images_per_s", stats["images"] / stats["wall_time_s"])
+    board.flush()
 
 
 def epoch_learning_rate(train_cfg: TrainConfig, epoch: int) -> float:

@@ -8,6 +8,7 @@ killed to free its CPUs. An actor that dies restarts and resumes from its last c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -36,6 +37,7 @@ def param_sets(
     *,
     params_file: str | Path | None = None,
     config_name: str = "",
+    progress: bool = True,
 ) -> Iterator[ParamSet]:
     """Yield each parameter set as soon as it is ready, so that the caller can evaluate it
     while the others still train: ``params_file``, else the finished trainings in ``run``,
@@ -90,7 +92,7 @@ def param_sets(
     def wait_for_trainers() -> None:
         try:
             for seed, outcome in train_on_actors(
-                cfg, run, train_images, train_labels, pending, stop=stop
+                cfg, run, train_images, train_labels, pending, stop=stop, progress=progress
             ):
                 ready.put(save(seed, outcome))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
@@ -117,9 +119,11 @@ def train_on_actors(
     seeds: list[int],
     *,
     stop: threading.Event | None = None,
+    progress: bool = True,
 ) -> Iterator[tuple[int, TrainOutcome]]:
     """One TrainerActor per seed, as many at once as resources allow; yields as each ends
-    (each actor killed first, to free its resources); ``stop`` set: kill them all, return."""
+    (each actor killed first, to free its resources); ``stop`` set: kill them all, return.
+    ``progress``: a live bar per training seed (epoch, minibatch, loss, ETA) on stderr."""
     if not seeds:
         return
     from snnjob.actors import TrainerActor
@@ -139,15 +143,23 @@ def train_on_actors(
     actors, refs = {}, {}
     for seed in seeds:
         actor = TrainerActor.options(
-            num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_restarts=2, max_task_retries=2
+            num_cpus=cpus,
+            num_gpus=1 if use_gpu else 0,
+            max_restarts=2,
+            max_task_retries=2,
+            max_concurrency=2,  # progress() answers while train() runs
         ).remote(cpus)
         actors[seed] = actor
-        ckpt = str(run.checkpoint_dir(seed))
-        refs[actor.train.remote(cfg, images_ref, labels_ref, seed=seed, checkpoint_dir=ckpt)] = seed
+        ckpt, board = str(run.checkpoint_dir(seed)), str(run.tensorboard_dir(seed))
+        refs[actor.train.remote(cfg, images_ref, labels_ref, seed=seed, checkpoint_dir=ckpt,
+                                tensorboard_dir=board)] = seed  # fmt: skip
+    display = TrainingDisplay(seeds, enabled=progress)
     try:
         remaining = list(refs)
         while remaining and not (stop is not None and stop.is_set()):
             done, remaining = ray.wait(remaining, num_returns=1, timeout=1.0)
+            if display.enabled:
+                display.update({s: a.progress.remote() for s, a in actors.items()})
             if not done:
                 continue
             seed = refs[done[0]]
@@ -160,7 +172,61 @@ def train_on_actors(
                 accuracy if accuracy is not None else float("nan"),
             )  # fmt: skip
             ray.kill(actors.pop(seed))  # free its CPUs/GPU for the others
+            display.finish(seed, m)
             yield seed, outcome
     finally:
+        display.close()
         for actor in actors.values():
             ray.kill(actor)
+
+
+class TrainingDisplay:
+    """A live tqdm bar per training seed: epoch, minibatch, loss and ETA, from the
+    actors' :meth:`~snnjob.actors.TrainerActor.progress` (polled about once a second)."""
+
+    def __init__(self, seeds: list[int], *, enabled: bool = True):
+        from tqdm import tqdm
+
+        self.enabled = enabled
+        self.bars = {
+            seed: tqdm(total=0, desc=f"train seed {seed}", unit="batch", position=i,
+                       disable=not enabled, leave=True, dynamic_ncols=True)
+            for i, seed in enumerate(seeds)
+        }  # fmt: skip
+
+    def update(self, refs: dict[int, ray.ObjectRef]) -> None:
+        """Show the latest state of each actor that answers within a second."""
+        if not refs:
+            return
+        ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=1.0)
+        for seed, ref in refs.items():
+            if ref in ready:
+                with contextlib.suppress(ray.exceptions.RayError):  # restarting: next time
+                    self.show(seed, ray.get(ref))
+
+    def show(self, seed: int, state: dict) -> None:
+        """Move ``seed``'s bar to ``state`` (``epoch``, ``epochs``, ``batch``, ``batches``,
+        ``loss``; epoch and batch from 1)."""
+        if "batches" not in state:
+            return
+        bar = self.bars[seed]
+        bar.total = state["epochs"] * state["batches"]
+        bar.n = (state["epoch"] - 1) * state["batches"] + state["batch"]
+        loss = state.get("loss")
+        bar.set_postfix_str(
+            f"epoch {state['epoch']}/{state['epochs']}"
+            + (f", loss {loss:.4f}" if loss is not None else ""),
+            refresh=False,
+        )
+        bar.refresh()
+
+    def finish(self, seed: int, metrics: dict) -> None:
+        bar = self.bars[seed]
+        if bar.total:
+            bar.n = bar.total
+        loss = metrics.get("final_loss")
+        bar.set_postfix_str(f"done, loss {loss:.4f}" if loss is not None else "done")
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()

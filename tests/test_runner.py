@@ -348,3 +348,14 @@ def test_killed_driver_then_rerun_completes_without_duplicates(first_run, mnist_
     assert _predictions(target)["prediction"].to_pylist() == (
         _predictions(out)["prediction"].to_pylist()
     )
+
+
+def test_live_training_bars_and_tensorboard_files(ray_local, mnist_dir, tmp_path, capfd):
+    out = tmp_path / "live"
+    run_job(tiny(mnist_dir, "train.epochs=2"), out, progress=True)
+    err = capfd.readouterr().err
+    # the driver drew the actor's bar from its progress() answers while it trained
+    assert "train seed 0" in err and "epoch 2/2" in err and "done, loss" in err
+    assert "batch/s" in err or "s/batch" in err  # tqdm's rate, behind the ETA
+    events = list((out / "tensorboard" / "seed-0").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0

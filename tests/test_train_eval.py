@@ -221,3 +221,26 @@ def test_cosine_schedule_sets_each_epochs_learning_rate(mnist):
     assert [epoch_learning_rate(cfg.train, e) for e in range(3)] == pytest.approx(used)
     const = load_config("tiny", ["train.epochs=3"]).train
     assert {epoch_learning_rate(const, e) for e in range(3)} == {1e-3}
+
+
+def test_progress_reports_every_minibatch_and_tensorboard_gets_each_epoch(tmp_path, mnist):
+    import tensorflow as tf
+
+    cfg = load_config("tiny", ["train.epochs=2"])
+    x, y = mnist.train_images[:500], mnist.train_labels[:500]
+    seen: list[dict] = []
+    res = train(cfg.model, cfg.train, x, y, seed=2, verbose=0, progress=seen.append,
+                tensorboard_dir=tmp_path / "tb")  # fmt: skip
+    batches = 500 // cfg.train.minibatch_size
+    assert len(seen) == 2 * batches
+    assert [(s["epoch"], s["batch"]) for s in seen] == [
+        (e, b) for e in (1, 2) for b in range(1, batches + 1)
+    ]
+    assert all(s["epochs"] == 2 and s["batches"] == batches and s["loss"] > 0 for s in seen)
+    scalars: dict[str, dict[int, float]] = {}
+    for f in (tmp_path / "tb").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(f)):
+            for v in event.summary.value:
+                scalars.setdefault(v.tag, {})[event.step] = float(tf.make_ndarray(v.tensor))
+    assert set(scalars) >= {"loss", "accuracy", "learning_rate", "images_per_s"}
+    assert scalars["loss"] == pytest.approx({h["epoch"]: h["loss"] for h in res.history})

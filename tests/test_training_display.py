@@ -1,0 +1,27 @@
+"""The live training display: one bar per training seed, moved to what the actors report."""
+
+from __future__ import annotations
+
+from snnjob.training import TrainingDisplay
+
+
+def test_bars_follow_the_reported_state(capsys):
+    display = TrainingDisplay([0, 3], enabled=True)
+    display.show(0, {"epoch": 2, "epochs": 4, "batch": 5, "batches": 10, "loss": 0.25})
+    display.show(3, {"started_at": 1.0})  # no minibatch yet: unchanged
+    bar0, bar3 = display.bars[0], display.bars[3]
+    assert (bar0.n, bar0.total) == (15, 40)
+    assert "epoch 2/4" in bar0.postfix and "loss 0.2500" in bar0.postfix
+    assert (bar3.n, bar3.total) == (0, 0)
+    display.finish(0, {"final_loss": 0.125})
+    assert bar0.n == 40 and "done, loss 0.1250" in bar0.postfix
+    display.close()
+    err = capsys.readouterr().err
+    assert "train seed 0" in err and "train seed 3" in err
+
+
+def test_disabled_display_prints_nothing(capsys):
+    display = TrainingDisplay([0], enabled=False)
+    display.show(0, {"epoch": 1, "epochs": 1, "batch": 1, "batches": 2, "loss": 1.0})
+    display.close()
+    assert capsys.readouterr().err == ""
