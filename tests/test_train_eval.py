@@ -244,3 +244,31 @@ def test_progress_reports_every_minibatch_and_tensorboard_gets_each_epoch(tmp_pa
                 scalars.setdefault(v.tag, {})[event.step] = float(tf.make_ndarray(v.tensor))
     assert set(scalars) >= {"loss", "accuracy", "learning_rate", "images_per_s"}
     assert scalars["loss"] == pytest.approx({h["epoch"]: h["loss"] for h in res.history})
+
+
+def _short(mnist, *overrides: str):
+    cfg = load_config("tiny", ["train.epochs=1", *overrides])
+    x, y = mnist.train_images[:600], mnist.train_labels[:600]
+    return cfg, train(cfg.model, cfg.train, x, y, seed=4, verbose=0).params
+
+
+def test_training_noise_changes_training_and_is_absent_at_evaluation(mnist):
+    cfg0, plain = _short(mnist)
+    cfg1, noisy = _short(mnist, "model.train_noise=0.3")
+    assert any(not np.allclose(plain[k], noisy[k]) for k in plain)  # noise shaped training
+    x, y = mnist.test_images[:100], mnist.test_labels[:100]
+    a = evaluate(cfg0.model, noisy, x, y, n_steps=10, seed=0, minibatch_size=50)
+    b = evaluate(cfg1.model, noisy, x, y, n_steps=10, seed=0, minibatch_size=50)
+    np.testing.assert_array_equal(a.readouts[10], b.readouts[10])  # no noise when evaluating
+
+
+def test_lif_smoothing_changes_training_only(mnist):
+    """0 (the default) trains through NengoDL's plain LIFRate step (test_architecture checks
+    the choice); a SoftLIF sigma changes training, and evaluation never sees it."""
+    cfg0, plain = _short(mnist)
+    cfg1, smooth = _short(mnist, "model.lif_smoothing=0.02")
+    assert any(not np.allclose(plain[k], smooth[k], rtol=1e-3, atol=1e-5) for k in plain)
+    x, y = mnist.test_images[:100], mnist.test_labels[:100]
+    a = evaluate(cfg0.model, smooth, x, y, n_steps=10, seed=0, minibatch_size=50)
+    b = evaluate(cfg1.model, smooth, x, y, n_steps=10, seed=0, minibatch_size=50)
+    np.testing.assert_array_equal(a.readouts[10], b.readouts[10])
