@@ -1,8 +1,9 @@
 """The training side of a job: reuse finished parameter files, train the rest on Ray actors.
 
-One :class:`~snnjob.actors.TrainerActor` per missing training seed (GPU when the cluster
-has one), as many at once as resources allow; each finished training is saved to
-``OUT/params/seed-<k>.npz`` as soon as it lands, before the others finish, and the actor is
+One :class:`~snnjob.actors.TrainerActor` per missing (recipe, training seed) (GPU when the
+cluster has one), as many at once as resources allow; each finished training is saved to
+``OUT/params/seed-<k>.npz`` (``OUT/params/<recipe slug>/seed-<k>.npz`` in a recipe sweep,
+:mod:`snnjob.recipes`) as soon as it lands, before the others finish, and the actor is
 killed to free its CPUs. An actor that dies restarts and resumes from its last checkpoint.
 """
 
@@ -22,6 +23,7 @@ from snnjob.config import JobConfig
 from snnjob.errors import ConfigError, ParamsError
 from snnjob.messages import TrainOutcome
 from snnjob.params import ParamSet, load_params, save_params
+from snnjob.recipes import Recipe, expand_recipes
 from snnjob.rundir import RunDir
 from snnjob.session import cluster_info
 
@@ -38,61 +40,58 @@ def param_sets(
     config_name: str = "",
 ) -> Iterator[ParamSet]:
     """Yield each parameter set as soon as it is ready, so that the caller can evaluate it
-    while the others still train: ``params_file``, else the finished trainings in ``run``,
-    then the rest in the order their training actors finish.
+    while the others still train: ``params_file``, else the finished trainings in ``run``
+    (once the missing ones have started training), then the rest in the order their
+    training actors finish.
 
     A driver thread waits on the training actors, saves each result and kills each finished
     actor at once: its CPUs (or GPU) go to evaluation workers even while the caller is busy
     (waiting for the caller to free them could deadlock a full cluster).
     """
-    expected = weight_shapes(cfg.model.preset)
     if params_file is not None:
-        params, meta = load_params(params_file, expected=expected)
-        trained = (meta.get("config") or {}).get("model", {}).get("preset", cfg.model.preset)
-        if trained != cfg.model.preset:
-            raise ParamsError(
-                f"{params_file} was trained for model.preset={trained!r} but this config uses "
-                f"{cfg.model.preset!r} (same shapes, different network); "
-                f"add --set model.preset={trained}"
-            )
-        seed = int(meta.get("train_seed", 0))
-        yield ParamSet(seed, params, meta["sha256"], Path(params_file), meta.get("metrics", {}))
+        yield _given(cfg, Path(params_file))
         return
-    pending = []
-    for seed in cfg.train.seeds:
-        path = run.params_file(seed)
-        if path.exists():
-            params, meta = load_params(path, expected=expected)
-            log.info("training seed %d: reusing %s", seed, path)
-            yield ParamSet(seed, params, meta["sha256"], path, meta.get("metrics", {}))
-        else:
-            pending.append(seed)
+    reused, pending = [], []
+    for recipe in expand_recipes(cfg):
+        for seed in cfg.train.seeds:
+            path = run.params_file(seed, recipe.slug)
+            if path.exists():
+                params, meta = load_params(path, expected=weight_shapes(recipe.model.preset))
+                log.info("training seed %d: reusing %s", seed, path)
+                reused.append(
+                    _param_set(recipe, seed, params, meta["sha256"], path, meta.get("metrics"))
+                )
+            else:
+                pending.append((recipe, seed))
     if not pending:
+        yield from reused
         return
     ready: queue.Queue = queue.Queue()
     stop = threading.Event()
 
-    def save(seed: int, outcome: TrainOutcome) -> ParamSet:
-        path = run.params_file(seed)
+    def save(recipe: Recipe, seed: int, outcome: TrainOutcome) -> ParamSet:
+        path = run.params_file(seed, recipe.slug)
         side = save_params(
             path,
             outcome.params,
             {
-                "config": cfg.to_dict(),
+                "config": recipe.config.to_dict(),
                 "config_name": config_name,
+                "recipe": recipe.name,
+                "recipe_overrides": dict(recipe.overrides),
                 "train_seed": seed,
                 "metrics": outcome.metrics,
                 "trained_on": {"node": outcome.node, "pid": outcome.pid},
             },
         )
-        return ParamSet(seed, outcome.params, side["sha256"], path, outcome.metrics)
+        return _param_set(recipe, seed, outcome.params, side["sha256"], path, outcome.metrics)
 
     def wait_for_trainers() -> None:
         try:
-            for seed, outcome in train_on_actors(
+            for (recipe, seed), outcome in train_on_actors(
                 cfg, run, train_images, train_labels, pending, stop=stop
             ):
-                ready.put(save(seed, outcome))
+                ready.put(save(recipe, seed, outcome))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             ready.put(exc)
         ready.put(None)
@@ -100,6 +99,7 @@ def param_sets(
     thread = threading.Thread(target=wait_for_trainers, name="snnjob-trainers", daemon=True)
     thread.start()
     try:
+        yield from reused  # evaluated while the rest train
         while (item := ready.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
@@ -109,18 +109,39 @@ def param_sets(
         thread.join(timeout=30)
 
 
+def _given(cfg: JobConfig, params_file: Path) -> ParamSet:
+    """The ``--params`` file's parameter set, checked against this config's network."""
+    params, meta = load_params(params_file, expected=weight_shapes(cfg.model.preset))
+    trained = (meta.get("config") or {}).get("model", {}).get("preset", cfg.model.preset)
+    if trained != cfg.model.preset:
+        raise ParamsError(
+            f"{params_file} was trained for model.preset={trained!r} but this config uses "
+            f"{cfg.model.preset!r} (same shapes, different network); "
+            f"add --set model.preset={trained}"
+        )
+    seed = int(meta.get("train_seed", 0))
+    return ParamSet(seed, params, meta["sha256"], params_file, meta.get("metrics", {}),
+                    model=cfg.model)  # fmt: skip
+
+
+def _param_set(recipe: Recipe, seed: int, params, sha256: str, path: Path, metrics) -> ParamSet:
+    return ParamSet(seed, params, sha256, path, metrics or {}, recipe=recipe.name,
+                    slug=recipe.slug, model=recipe.config.model)  # fmt: skip
+
+
 def train_on_actors(
     cfg: JobConfig,
     run: RunDir,
     images: np.ndarray,
     labels: np.ndarray,
-    seeds: list[int],
+    jobs: list[tuple[Recipe, int]],
     *,
     stop: threading.Event | None = None,
-) -> Iterator[tuple[int, TrainOutcome]]:
-    """One TrainerActor per seed, as many at once as resources allow; yields as each ends
-    (each actor killed first, to free its resources); ``stop`` set: kill them all, return."""
-    if not seeds:
+) -> Iterator[tuple[tuple[Recipe, int], TrainOutcome]]:
+    """One TrainerActor per (recipe, seed), each with its recipe's config, as many at once
+    as resources allow; yields as each ends (each actor killed first, to free its
+    resources); ``stop`` set: kill them all, return."""
+    if not jobs:
         return
     from snnjob.actors import TrainerActor
 
@@ -132,35 +153,40 @@ def train_on_actors(
             "there is one, else CPU) or add a GPU node"
         )
     cpus = cfg.resources.trainer_cpus or max(
-        1, int(min(info["max_node_cpus"], info["cpus"] // len(seeds)))
+        1, int(min(info["max_node_cpus"], info["cpus"] // len(jobs)))
     )
-    log.info("training seeds %s on %s (%d CPU(s) each)", seeds, "GPU" if use_gpu else "CPU", cpus)
+    names = [f"{r.name} seed {s}" if r.slug else f"seed {s}" for r, s in jobs]
+    log.info("training %s on %s (%d CPU(s) each)", ", ".join(names),
+             "GPU" if use_gpu else "CPU", cpus)  # fmt: skip
     images_ref, labels_ref = ray.put(images), ray.put(labels)
     actors, refs = {}, {}
-    for seed in seeds:
+    for i, (recipe, seed) in enumerate(jobs):
         actor = TrainerActor.options(
             num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_restarts=2, max_task_retries=2
         ).remote(cpus)
-        actors[seed] = actor
-        ckpt = str(run.checkpoint_dir(seed))
-        refs[actor.train.remote(cfg, images_ref, labels_ref, seed=seed, checkpoint_dir=ckpt)] = seed
+        actors[i] = actor
+        ckpt = str(run.checkpoint_dir(seed, recipe.slug))
+        call = actor.train.remote(
+            recipe.config, images_ref, labels_ref, seed=seed, checkpoint_dir=ckpt
+        )
+        refs[call] = i
     try:
         remaining = list(refs)
         while remaining and not (stop is not None and stop.is_set()):
             done, remaining = ray.wait(remaining, num_returns=1, timeout=1.0)
             if not done:
                 continue
-            seed = refs[done[0]]
+            i = refs[done[0]]
             outcome: TrainOutcome = ray.get(done[0])
             m = outcome.metrics
             accuracy = m["final_rate_accuracy"]
             log.info(
-                "training seed %d done: %d epochs, %.0f s, rate-mode train accuracy %.4f",
-                seed, m["epochs"], m["train_wall_time_s"],
+                "training %s done: %d epochs, %.0f s, rate-mode train accuracy %.4f",
+                names[i], m["epochs"], m["train_wall_time_s"],
                 accuracy if accuracy is not None else float("nan"),
             )  # fmt: skip
-            ray.kill(actors.pop(seed))  # free its CPUs/GPU for the others
-            yield seed, outcome
+            ray.kill(actors.pop(i))  # free its CPUs/GPU for the others
+            yield jobs[i], outcome
     finally:
         for actor in actors.values():
             ray.kill(actor)

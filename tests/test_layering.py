@@ -26,7 +26,7 @@ RAY_MODULES = {"snnjob.session", "snnjob.actors", "snnjob.scheduler", "snnjob.sw
 PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore",
                    "snnjob.results.spikestore"}  # fmt: skip
 TF_FREE = {"snnjob.config", "snnjob.configfields", "snnjob.recipes", "snnjob.architecture",
-           "snnjob.rundir",
+           "snnjob.rundir", "snnjob.results.byrecipe",
            "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
            "snnjob.results.schema", "snnjob.results.summary", "snnjob.results.report",
