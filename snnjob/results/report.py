@@ -106,10 +106,12 @@ def _recipe_tables(recipes: list[Mapping[str, Any]]) -> list[str]:
 
 
 def _anytime_table(anytime: list[Mapping[str, Any]]) -> str:
+    front = ["recipe"] if _recipe_column(anytime) else []
     return _markdown_table(
-        ["train_seed", "eval_seed", "threshold", "mean steps", "error %", "95% CI %"],
+        front + ["train_seed", "eval_seed", "threshold", "mean steps", "error %", "95% CI %"],
         [
-            [
+            ([a["recipe"]] if front else [])
+            + [
                 str(a["train_seed"]),
                 str(a["eval_seed"]),
                 f"{p['threshold']:g}",
