@@ -108,7 +108,7 @@ def by_recipe(summary: dict, psets: list[ParamSet], recipes: list) -> None:
     """Label every entry with its recipe and add ``recipes`` (:mod:`snnjob.results.byrecipe`)."""
     from snnjob.results.byrecipe import label_recipes, summarize_recipes
 
-    label_recipes(summary, {p.id: p.recipe for p in psets})
+    label_recipes(summary, {p.id: p.recipe for p in psets}, [r.name for r in recipes])
     summary["recipes"] = summarize_recipes(summary, [r.as_dict() for r in recipes])
 
 

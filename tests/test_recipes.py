@@ -205,7 +205,7 @@ def grid_summary():
         for p, k in (("a0" * 8, 10), ("b0" * 8, 20))
     ]  # fmt: skip
     names = {"a0" * 8: recipes[0].name, "a1" * 8: recipes[0].name, "b0" * 8: recipes[1].name}
-    label_recipes(summary, names)
+    label_recipes(summary, names, [recipes[1].name, recipes[0].name])  # B first
     summary["recipes"] = summarize_recipes(summary, [r.as_dict() for r in recipes])
     return summary, recipes
 
@@ -214,7 +214,12 @@ def test_every_entry_names_its_recipe_and_each_recipe_is_pooled(grid_summary):
     summary, (a, b) = grid_summary
     assert {p["recipe"] for p in summary["points"]} == {a.name, b.name}
     assert list(summary["points"][0])[:2] == ["params_id", "recipe"]
-    assert [r["recipe"] for r in summary["rate_mode"]] == [a.name, b.name]
+    assert [r["recipe"] for r in summary["rate_mode"]] == [b.name, a.name]
+    assert [p["recipe"] for p in summary["points"]] == [b.name] * 4 + [a.name] * 8
+    # within a recipe, the order of summarize: (train seed, n_steps, eval seed)
+    assert [(p["train_seed"], p["n_steps"]) for p in summary["points"][4:8]] == [(0, 10)] * 2 + [
+        (0, 30)
+    ] * 2
     ra, rb = summary["recipes"]
     assert (ra["recipe"], ra["slug"], ra["train_seeds"]) == (a.name, a.slug, [0, 1])
     assert ra["overrides"] == {"model.max_rates": 100.0, "model.amplitude": 0.01}

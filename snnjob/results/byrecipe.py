@@ -22,14 +22,21 @@ BASE = "base"
 LABELLED = ("points", "curves", "anytime", "rate_mode", "spikes", "params")
 
 
-def label_recipes(summary: dict[str, Any], recipe_of: Mapping[str, str]) -> None:
+def label_recipes(
+    summary: dict[str, Any], recipe_of: Mapping[str, str], order: Sequence[str] = ()
+) -> None:
     """Add ``recipe`` (after ``params_id``) to every entry of the :data:`LABELLED` sections,
-    in place; ``recipe_of`` maps params ids to recipe names (others: ``base``)."""
+    in place; ``recipe_of`` maps params ids to recipe names (others: ``base``). With
+    ``order`` (recipe names), each section is sorted by recipe, stably."""
+    rank = {name: i for i, name in enumerate(order)}
     for section in LABELLED:
         entries = summary.get(section)
         if not isinstance(entries, list):
             continue
-        summary[section] = [_labelled(e, recipe_of) for e in entries]
+        entries = [_labelled(e, recipe_of) for e in entries]
+        if rank:
+            entries.sort(key=lambda e: rank.get(e.get("recipe"), len(rank)))
+        summary[section] = entries
 
 
 def _labelled(entry: Any, recipe_of: Mapping[str, str]) -> Any:
