@@ -111,7 +111,8 @@ class TrainerActor:
 
 @ray.remote
 class EvalWorker:
-    """Holds one simulator, rebuilt only when a request's :attr:`simulator_key` changes."""
+    """Holds one simulator, rebuilt only when a request's :attr:`simulator_key` changes;
+    built from the request's model config (its parameter set's), else ``model``."""
 
     def __init__(self, model: ModelConfig, n_threads: int, *, xla: bool = False):
         t0 = time.perf_counter()
@@ -148,7 +149,7 @@ class EvalWorker:
             self.close()
             t0 = time.perf_counter()
             self.evaluator = SpikingEvaluator(
-                self.model,
+                request.model or self.model,
                 params,
                 n_steps=request.n_steps,
                 seed=request.eval_seed,
@@ -200,7 +201,7 @@ class EvalWorker:
         from snnjob.spikes import count_spikes
 
         counts = count_spikes(
-            self.model, params, images[request.start : request.stop],
+            request.model or self.model, params, images[request.start : request.stop],
             n_steps=request.n_steps, seed=request.eval_seed,
             minibatch_size=request.minibatch_size, unroll=request.unroll,
         )  # fmt: skip

@@ -26,6 +26,7 @@ from snnjob.configfields import (
     coerce,
 )
 from snnjob.errors import ConfigError
+from snnjob.recipes import expand_recipes, parse_grid, parse_recipes
 
 DEVICES = ("auto", "cpu", "gpu")
 LR_SCHEDULES = ("constant", "cosine")
@@ -126,6 +127,9 @@ class TrainConfig:
     ``rate_reg``: weight of a firing-rate regulariser (0: off): per LIF layer, the squared
     difference between the layer's mean rate on an image (Hz, rate neurons) and
     ``rate_target`` (Hz), added to the loss.
+    ``grid`` (key -> values, crossed) and ``recipes`` (a list of override mappings): a
+    recipe sweep, one network per recipe and seed (:mod:`snnjob.recipes`); stored as
+    tuples of ``(section.key, value)`` pairs, written out as YAML mappings.
     """
 
     epochs: int = 10
@@ -137,6 +141,8 @@ class TrainConfig:
     checkpoint_every: int = 1
     rate_reg: float = 0.0
     rate_target: float = 20.0
+    grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    recipes: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
     def validate(self) -> None:
         check_non_negative("train.epochs", self.epochs)
@@ -242,10 +248,14 @@ class JobConfig:
     def validate(self) -> JobConfig:
         for f in fields(self):
             getattr(self, f.name).validate()
+        expand_recipes(self)  # every recipe's config validates too
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        out = _plain(dataclasses.asdict(self))
+        out["train"]["grid"] = {key: list(values) for key, values in self.train.grid}
+        out["train"]["recipes"] = [dict(recipe) for recipe in self.train.recipes]
+        return out
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -365,8 +375,19 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
         raise ConfigError(f"config section {name!r} must be a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
     _reject_unknown(f"{name}.", raw, hints)
-    kwargs = {key: coerce(f"{name}.{key}", value, hints[key]) for key, value in raw.items()}
+    special = {"grid": parse_grid, "recipes": parse_recipes} if cls is TrainConfig else {}
+    kwargs = {
+        key: special[key](value, _recipe_hints()) if key in special
+        else coerce(f"{name}.{key}", value, hints[key])
+        for key, value in raw.items()
+    }  # fmt: skip
     return cls(**kwargs)
+
+
+def _recipe_hints() -> dict[str, dict[str, Any]]:
+    """Types of the keys a recipe may set (:mod:`snnjob.recipes`)."""
+    sections = {"model": ModelConfig, "train": TrainConfig}
+    return {name: typing.get_type_hints(cls) for name, cls in sections.items()}
 
 
 def _plain(obj: Any) -> Any:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from snnjob.config import ModelConfig
+
 
 @dataclass(frozen=True)
 class ShardRequest:
@@ -38,6 +40,9 @@ class ShardRequest:
         Return the filtered output at every step for the first ``keep_traces`` images.
     anytime
         Margin thresholds of the anytime counts (:mod:`snnjob.anytime`); empty: none.
+    model
+        The model config to build the simulator from: the parameter set's (in a recipe
+        sweep each recipe has its own); None: the worker's (the job's).
     """
 
     params_id: str
@@ -51,12 +56,13 @@ class ShardRequest:
     rate: bool = False
     keep_traces: int = 0
     anytime: tuple[float, ...] = ()
+    model: ModelConfig | None = None
 
     @property
     def simulator_key(self) -> tuple:
         """Requests with the same key run on the same simulator (no rebuild)."""
         return (self.params_id, self.n_steps, self.eval_seed, self.minibatch_size,
-                self.unroll, self.rate)  # fmt: skip
+                self.unroll, self.rate, self.model)  # fmt: skip
 
 
 @dataclass(frozen=True)

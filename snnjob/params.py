@@ -14,12 +14,15 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from snnjob.atomic import write_atomic, write_json_atomic
 from snnjob.errors import ParamsError
+
+if TYPE_CHECKING:
+    from snnjob.config import ModelConfig
 
 Params = dict[str, np.ndarray]
 FORMAT = "snnjob-params-v1"
@@ -30,7 +33,10 @@ class ParamSet:
     """One trained parameter set of a job, as the driver holds it.
 
     ``ref`` is the driver-owned object-store reference the evaluation workers read
-    (an object put by an actor would die with it); None until broadcast.
+    (an object put by an actor would die with it); None until broadcast. ``recipe``: the
+    recipe it was trained with (:mod:`snnjob.recipes`), ``slug`` its folder name ("": the
+    job has no recipe sweep); ``model``: the model config its simulators are built from
+    (None: the job's).
     """
 
     train_seed: int
@@ -39,11 +45,18 @@ class ParamSet:
     path: Path | None
     metrics: dict[str, Any] = field(default_factory=dict)
     ref: Any = None
+    recipe: str = "base"
+    slug: str = ""
+    model: ModelConfig | None = None
 
     @property
     def id(self) -> str:
-        """Short identifier used in result file names (first 12 hex digits of the hash)."""
-        return self.sha256[:12]
+        """Short identifier used in result file names: the first 12 hex digits of the hash;
+        in a recipe sweep, of the hash of recipe name and parameters hash, so that recipes
+        differing only in evaluation settings (identical weights) keep separate results."""
+        if not self.slug:
+            return self.sha256[:12]
+        return hashlib.sha256(f"{self.recipe}\n{self.sha256}".encode()).hexdigest()[:12]
 
 
 def params_sha256(params: Mapping[str, np.ndarray]) -> str:

@@ -198,7 +198,20 @@ def _seed_lines(points: Sequence[Mapping[str, Any]]) -> dict[tuple, list[Mapping
     return {key: sorted(pts, key=lambda p: p["n_steps"]) for key, pts in sorted(lines.items())}
 
 
-def _draw_seed_lines(ax, lines: dict[tuple, list[Mapping[str, Any]]], *, single: bool) -> None:
+def _recipe_colours(points: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """params id -> colour of its recipe, when the points hold several recipes (else empty)."""
+    names = list(dict.fromkeys(p.get("recipe") for p in points))
+    if len(names) < 2:
+        return {}
+    return {p["params_id"]: f"C{names.index(p['recipe']) % 10}" for p in points}
+
+
+def _style(colours: dict[str, str], params_id: str, label: str) -> dict[str, Any]:
+    """Several recipes: the recipe's colour, no label (the recipe's mean line has it)."""
+    return {"color": colours.get(params_id), "label": None} if colours else {"label": label}
+
+
+def _draw_seed_lines(ax, lines: dict[tuple, list], *, single: bool, colours: dict) -> None:
     """One line per seed pair with a CI band; with a single n_steps, dodged error bars."""
     multi_params = len({key[0] for key in lines}) > 1
     show_legend = len(lines) <= 10
@@ -215,7 +228,8 @@ def _draw_seed_lines(ax, lines: dict[tuple, list[Mapping[str, Any]]], *, single:
             label = f"{params_id}: {label}"
         if offsets is not None:
             x = x + offsets[i]
-        (line,) = ax.plot(x, y, marker="o", lw=1.0, alpha=0.8, label=label if show_legend else None)
+        style = _style(colours, params_id, label if show_legend else None)
+        (line,) = ax.plot(x, y, marker="o", lw=1.0, alpha=0.8, **style)
         if single:
             ax.errorbar(
                 x, y, yerr=[y - low, high - y], fmt="none", capsize=3, color=line.get_color()
@@ -227,7 +241,7 @@ def _draw_seed_lines(ax, lines: dict[tuple, list[Mapping[str, Any]]], *, single:
         ax.set_xlim(centre - 3 * width, centre + 3 * width)
 
 
-def _draw_curves(ax, curves: Sequence[Mapping[str, Any]], lines: dict[tuple, list]) -> None:
+def _draw_curves(ax, curves: Sequence[Mapping[str, Any]], lines: dict, colours: dict) -> None:
     """Each curve over every step with its band; the sweep's points marked with error bars."""
     multi_params = len({c["params_id"] for c in curves}) > 1
     show_legend = len(curves) <= 10
@@ -237,8 +251,8 @@ def _draw_curves(ax, curves: Sequence[Mapping[str, Any]], lines: dict[tuple, lis
         label = f"train seed {key[1]}, eval seed {key[2]}"
         if multi_params:
             label = f"{key[0]}: {label}"
-        (line,) = ax.plot(x, 100.0 * np.asarray(c["error"]), lw=1.0, alpha=0.8,
-                          label=label if show_legend else None)  # fmt: skip
+        style = _style(colours, c["params_id"], label if show_legend else None)
+        (line,) = ax.plot(x, 100.0 * np.asarray(c["error"]), lw=1.0, alpha=0.8, **style)
         band = (100.0 * np.asarray(c["ci95_low"]), 100.0 * np.asarray(c["ci95_high"]))
         ax.fill_between(x, *band, color=line.get_color(), alpha=0.12, lw=0)
         pts = lines.get(key, [])
@@ -256,7 +270,7 @@ def _draw_curves(ax, curves: Sequence[Mapping[str, Any]], lines: dict[tuple, lis
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-def _draw_anytime(ax, anytime: Sequence[Mapping[str, Any]]) -> None:
+def _draw_anytime(ax, anytime: Sequence[Mapping[str, Any]], colours: dict) -> None:
     """Each simulation's anytime points: error against mean steps used, thresholds marked."""
     multi_params = len({a["params_id"] for a in anytime}) > 1
     show = len(anytime) <= 10
@@ -269,7 +283,8 @@ def _draw_anytime(ax, anytime: Sequence[Mapping[str, Any]]) -> None:
         )
         if multi_params:
             label = f"{a['params_id']}: {label}"
-        (line,) = ax.plot(x, y, ls="--", marker="D", ms=5, lw=1.2, label=label if show else None)
+        style = _style(colours, a["params_id"], label if show else None)
+        (line,) = ax.plot(x, y, ls="--", marker="D", ms=5, lw=1.2, **style)
         if len(anytime) <= 3:
             for p, xi, yi in zip(pts, x, y):
                 ax.annotate(f"{p['threshold']:g}", (xi, yi), textcoords="offset points",
@@ -281,6 +296,8 @@ def _draw_anytime(ax, anytime: Sequence[Mapping[str, Any]]) -> None:
 def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
     """Plot test error (%) against ``n_steps`` from a :func:`snnjob.results.summarize` result.
 
+    With several recipes (``recipe`` in the points, ``summary["recipes"]``), every line is
+    in its recipe's colour and each recipe's mean across seeds is a thick line (legend).
     With per-step curves (``summary["curves"]``): one continuous line per (params id,
     training seed, eval seed) over every step with its 95% Wilson band, the requested
     ``n_steps`` marked on it with error bars, and the mean across seeds at those points as
@@ -312,18 +329,23 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     fig = Figure(figsize=(7.0, 4.5), layout="constrained")
     ax = fig.subplots()
     curves = summary.get("curves") or []
+    colours = _recipe_colours(points)
     if curves:
-        _draw_curves(ax, curves, lines)
+        _draw_curves(ax, curves, lines, colours)
     else:
-        _draw_seed_lines(ax, lines, single=len(steps) == 1)
-    by_steps = summary.get("by_n_steps") or []
-    if by_steps:
+        _draw_seed_lines(ax, lines, single=len(steps) == 1, colours=colours)
+    means = [("black", "mean across seeds", summary.get("by_n_steps") or [])]
+    if colours:  # one mean line per recipe, in its colour
+        recipes = [r for r in summary.get("recipes") or [] if r["params_ids"]]
+        means = [(colours.get(r["params_ids"][0]), f"{r['recipe']} (mean across seeds)",
+                  r["by_n_steps"]) for r in recipes]  # fmt: skip
+    for colour, label, by_steps in means:
         mx = [b["n_steps"] for b in by_steps]
         my = [100.0 * b["mean_error"] for b in by_steps]
-        ax.plot(mx, my, color="black", lw=3.0, marker="s", ms=7, label="mean across seeds")
+        ax.plot(mx, my, color=colour, lw=3.0, marker="s", ms=7, label=label if mx else None)
     anytime = summary.get("anytime") or []
     if anytime:
-        _draw_anytime(ax, anytime)
+        _draw_anytime(ax, anytime, colours)
     ax.set_xticks(steps)
     ax.set_xlabel("timesteps per image (n_steps; anytime: mean steps used)" if anytime
                   else "timesteps per image (n_steps)")  # fmt: skip
@@ -372,7 +394,8 @@ def plot_spike_rates(path: str | os.PathLike, spikes: Sequence[Mapping[str, Any]
                boxprops={"color": color}, medianprops={"color": color},
                meanprops={"marker": "o", "markerfacecolor": color, "markeredgecolor": color,
                           "markersize": 4})  # fmt: skip
-        ax.plot([], [], color=color, label=f"training seed {entry['train_seed']}")
+        recipe = "" if entry.get("recipe", "base") == "base" else f"{entry['recipe']}, "
+        ax.plot([], [], color=color, label=f"{recipe}training seed {entry['train_seed']}")
     ax.set_xticks(range(len(layers)), layers)
     ax.set_xlim(-0.6, len(layers) - 0.4)
     ax.set_ylim(0, top * 1.15)

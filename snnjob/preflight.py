@@ -45,6 +45,11 @@ def check_params(
     without one)."""
     if params_file is None:
         return TRAINED
+    if cfg.train.grid or cfg.train.recipes:
+        raise ConfigError(
+            "--params evaluates one parameter set, but train.grid / train.recipes ask to train "
+            "one per recipe; drop --params, or the recipe sweep"
+        )
     path = Path(params_file).expanduser()
     own = RunDir(Path(out).expanduser().resolve()).params
     if overwrite and path.resolve().is_relative_to(own):

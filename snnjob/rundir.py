@@ -9,6 +9,8 @@
       params/seed-<k>.npz      trained parameters (+ .json sidecar)
       checkpoints/seed-<k>/    per-epoch training checkpoints (resume)
       tensorboard/seed-<k>/    per-epoch training metrics as TensorBoard event files
+      params/<recipe>/seed-<k>.npz, checkpoints/<recipe>/seed-<k>/, tensorboard/<recipe>/...
+                               the same per recipe, with train.grid / train.recipes
       results/                 Parquet, one row per (sweep point, shard)
       predictions/             Parquet, one row per (sweep point, image)
       curves/                  Parquet, errors at every step, per (params, eval seed, shard)
@@ -66,6 +68,8 @@ _ADDED_KEYS = {
     ("train", "lr_schedule"): "constant",
     ("train", "rate_reg"): 0.0,
     ("train", "rate_target"): 20.0,
+    ("train", "grid"): {},
+    ("train", "recipes"): [],
 }
 
 
@@ -116,17 +120,17 @@ class RunDir:
     def summary(self) -> Path:
         return self.path / SUMMARY
 
-    def params_file(self, train_seed: int) -> Path:
-        """Trained parameters of one training seed."""
-        return self.params / f"seed-{train_seed}.npz"
+    def params_file(self, train_seed: int, recipe: str = "") -> Path:
+        """Trained parameters of one training seed (of one recipe: its slug, "" for none)."""
+        return self.params / recipe / f"seed-{train_seed}.npz"
 
-    def checkpoint_dir(self, train_seed: int) -> Path:
-        """Per-epoch checkpoints of one training seed."""
-        return self.checkpoints / f"seed-{train_seed}"
+    def checkpoint_dir(self, train_seed: int, recipe: str = "") -> Path:
+        """Per-epoch checkpoints of one training seed (of one recipe: its slug)."""
+        return self.checkpoints / recipe / f"seed-{train_seed}"
 
-    def tensorboard_dir(self, train_seed: int) -> Path:
+    def tensorboard_dir(self, train_seed: int, recipe: str = "") -> Path:
         """TensorBoard event files of one training seed (``--logdir OUT/tensorboard``)."""
-        return self.path / TENSORBOARD / f"seed-{train_seed}"
+        return self.path / TENSORBOARD / recipe / f"seed-{train_seed}"
 
     def plot(self, name: str) -> Path:
         """One of :data:`PLOT_FILES`."""
@@ -257,7 +261,7 @@ def recorded_params(path: Path) -> str | None:
     recorded = _read_yaml(path / IDENTITY).get("params")
     if isinstance(recorded, str):
         return recorded
-    if any((path / PARAMS).glob("*.npz")) or any((path / CHECKPOINTS).glob("*")):
+    if any((path / PARAMS).rglob("*.npz")) or any((path / CHECKPOINTS).glob("*")):
         return TRAINED
     try:
         entries = json.loads((path / SUMMARY).read_text()).get("params") or []

@@ -6,9 +6,10 @@ Ray connected by :func:`snnjob.session.connect`)::
     can the cluster ever run it (CPUs, GPUs per node)? parameters?  snnjob.preflight
     open OUT (config and parameters check, lock)                    snnjob.rundir
     -> load MNIST on the driver                                     snnjob.mnist
-    -> params per training seed: reuse OUT/params/seed-k.npz, or    snnjob.training
-       train on TrainerActors (GPU when there is one; restarts resume from checkpoints);
-       each set is swept as soon as it is ready, while the others still train
+    -> params per (recipe, training seed): reuse                   snnjob.training
+       OUT/params/[<recipe>/]seed-k.npz, or train on TrainerActors    snnjob.recipes
+       (GPU when there is one; restarts resume from checkpoints); each set is swept,
+       with its recipe's model config, as soon as it is ready, while the others train
     -> every (params, eval seed, shard) not yet in OUT/results over snnjob.sweep
        a pool of EvalWorkers (parameters and test set put once by the driver): ONE
        simulation of max(n_steps) per shard, read at every requested n_steps and at
@@ -16,6 +17,7 @@ Ray connected by :func:`snnjob.session.connect`)::
     -> coverage check, summary.json (counts summed over shards)     snnjob.results.summary
     -> rate-mode error, plots and spike statistics per LIF layer (OUT/spikes)
        (diagnostics: a failure is logged, results are kept)
+    -> every entry labelled with its recipe, each recipe pooled   snnjob.results.byrecipe
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from snnjob.config import JobConfig
 from snnjob.errors import SnnjobError
 from snnjob.params import ParamSet
 from snnjob.preflight import check_feasible, check_params
+from snnjob.recipes import expand_recipes
 from snnjob.rundir import RunDir, open_run_dir
 from snnjob.session import cluster_info
 from snnjob.sweep import EvalService, output_traces, plan_shards, rate_mode_errors, run_sweep
@@ -57,8 +60,10 @@ def run_job(
     t_start = time.perf_counter()
     identity = check_params(cfg, params_file, out=out, overwrite=overwrite)
     folder = RunDir(Path(out).expanduser().resolve())
+    recipes = expand_recipes(cfg)
     training = params_file is None and (
-        overwrite or not all(folder.params_file(s).exists() for s in cfg.train.seeds)
+        overwrite
+        or not all(folder.params_file(s, r.slug).exists() for r in recipes for s in cfg.train.seeds)
     )
     check_feasible(cfg, cluster_info(), training=training)  # before anything waits on it
     with open_run_dir(out, cfg.to_dict(), params=identity, overwrite=overwrite) as run:
@@ -76,10 +81,13 @@ def run_job(
                     psets.append(pset)
                     ready_s = time.perf_counter() - t_start
                     stats = run_sweep(cfg, run, [pset], service, progress=progress)
-                    sweeps.append({"train_seed": pset.train_seed, "ready_s": ready_s, **stats})
-            psets.sort(key=lambda p: _seed_rank(cfg, p))
+                    sweeps.append({"recipe": pset.recipe, "train_seed": pset.train_seed,
+                                   "ready_s": ready_s, **stats})  # fmt: skip
+            order = [r.name for r in recipes]
+            psets.sort(key=lambda p: (_rank(order, p.recipe), _rank(cfg.train.seeds, p.train_seed)))
             sweep = _merge(sweeps)
             summary = summarize_run(cfg, run, psets, n_test)
+            by_recipe(summary, psets, recipes)  # for the plots
             add_diagnostics(cfg, run, psets, service, summary,
                             redraw=sweep["tasks"] > sweep["skipped"])  # fmt: skip
         summary.update(
@@ -92,13 +100,22 @@ def run_job(
             },
             cluster=cluster_info(),
         )
+        by_recipe(summary, psets, recipes)  # with the diagnostics and parameter sets
         write_json_atomic(run.summary, summary)
         return summary
 
 
-def _seed_rank(cfg: JobConfig, p: ParamSet) -> int:
-    seeds = list(cfg.train.seeds)
-    return seeds.index(p.train_seed) if p.train_seed in seeds else 0
+def by_recipe(summary: dict, psets: list[ParamSet], recipes: list) -> None:
+    """Label every entry with its recipe and add ``recipes`` (:mod:`snnjob.results.byrecipe`)."""
+    from snnjob.results.byrecipe import label_recipes, summarize_recipes
+
+    label_recipes(summary, {p.id: p.recipe for p in psets}, [r.name for r in recipes])
+    summary["recipes"] = summarize_recipes(summary, [r.as_dict() for r in recipes])
+
+
+def _rank(order, value) -> int:
+    order = list(order)
+    return order.index(value) if value in order else 0
 
 
 def _merge(sweeps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -194,7 +211,8 @@ def spike_statistics(cfg, run, psets, service) -> list[dict[str, Any]]:
             (p.sha256, k, n_steps)
         }:
             counts = spike_counts(cfg, p, service, n_steps=n_steps, eval_seed=seed, k=k)
-            rows = spike_rows(cfg.model.preset, counts, params_id=p.id, params_sha256=p.sha256,
+            preset = (p.model or cfg.model).preset
+            rows = spike_rows(preset, counts, params_id=p.id, params_sha256=p.sha256,
                               train_seed=p.train_seed, eval_seed=seed)  # fmt: skip
             write_spikes(run.path, rows)
         for r in rows:
@@ -206,8 +224,8 @@ def spike_statistics(cfg, run, psets, service) -> list[dict[str, Any]]:
         key = ("params_id", "params_sha256", "train_seed", "eval_seed", "n_images", "n_steps")
         layers = [{c: v for c, v in r.items() if c not in key} for r in rows]
         entries.append({
-            "params_id": p.id, "train_seed": p.train_seed, "eval_seed": seed, "n_images": k,
-            "n_steps": n_steps, "layers": layers,
+            "params_id": p.id, "recipe": p.recipe, "train_seed": p.train_seed, "eval_seed": seed,
+            "n_images": k, "n_steps": n_steps, "layers": layers,
         })  # fmt: skip
     return entries
 
@@ -252,6 +270,7 @@ def _describe(p: ParamSet) -> dict[str, Any]:
     return {
         "train_seed": p.train_seed,
         "params_id": p.id,
+        "recipe": p.recipe,
         "sha256": p.sha256,
         "path": str(p.path) if p.path else None,
         "training": p.metrics,

@@ -82,17 +82,12 @@ def plan_shards(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[Sh
     steps = tuple(sorted(set(e.n_steps)))
     anytime = tuple(e.anytime_thresholds)
     return [
-        ShardTask(
-            p,
-            i,
-            ShardRequest(
-                p.id, a, b, steps[-1], s, e.minibatch_size, e.unroll, steps, anytime=anytime
-            ),
-        )
+        ShardTask(p, i, ShardRequest(p.id, a, b, steps[-1], s, e.minibatch_size, e.unroll,
+                                     steps, anytime=anytime, model=p.model))
         for p in psets
         for s in e.seeds
         for i, (a, b) in enumerate(bounds)
-    ]
+    ]  # fmt: skip
 
 
 def pool_size(cfg: JobConfig, info: dict[str, Any], n_tasks: int) -> int:
@@ -316,10 +311,11 @@ def rate_mode_errors(cfg: JobConfig, psets: list[ParamSet], service: EvalService
     e = cfg.eval
     bounds = shard_bounds(len(service.images), e.effective_shard_size)
     tasks = [
-        ShardTask(p, i, ShardRequest(p.id, a, b, 1, 0, e.minibatch_size, 1, (1,), rate=True))
+        ShardTask(p, i, ShardRequest(p.id, a, b, 1, 0, e.minibatch_size, 1, (1,), rate=True,
+                                     model=p.model))
         for p in psets
         for i, (a, b) in enumerate(bounds)
-    ]
+    ]  # fmt: skip
     counts = {p.id: [0, 0] for p in psets}
     workers = min(len(tasks), max(1, len(service.workers)))
     for task, outcome in service.evaluate(tasks, workers=workers):
@@ -330,8 +326,8 @@ def rate_mode_errors(cfg: JobConfig, psets: list[ParamSet], service: EvalService
         n_err, n = counts[p.id]
         low, high = wilson_interval(n_err, n)
         rows.append({
-            "params_id": p.id, "train_seed": p.train_seed, "n_images": n, "n_errors": n_err,
-            "error": n_err / n, "ci95_low": low, "ci95_high": high,
+            "params_id": p.id, "recipe": p.recipe, "train_seed": p.train_seed, "n_images": n,
+            "n_errors": n_err, "error": n_err / n, "ci95_low": low, "ci95_high": high,
         })  # fmt: skip
         log.info("rate-mode (LIFRate, 1 step) test error, training seed %d: %.2f%% (%d/%d)",
                  p.train_seed, 100 * n_err / n, n_err, n)  # fmt: skip
@@ -343,9 +339,8 @@ def output_traces(
 ) -> ShardOutcome:
     """The first ``k`` test images' filtered outputs at every step (for the plots)."""
     e = cfg.eval
-    request = ShardRequest(
-        pset.id, 0, k, n_steps, eval_seed, e.minibatch_size, e.unroll, keep_traces=k
-    )
+    request = ShardRequest(pset.id, 0, k, n_steps, eval_seed, e.minibatch_size, e.unroll,
+                           keep_traces=k, model=pset.model)  # fmt: skip
     ((_, outcome),) = service.evaluate([ShardTask(pset, 0, request)], workers=1)
     return outcome
 
@@ -356,7 +351,7 @@ def spike_counts(
     """Spikes of every LIF neuron over the first ``k`` test images (the spike statistics)."""
     e = cfg.eval
     mb = min(e.minibatch_size, k)
-    request = ShardRequest(pset.id, 0, k, n_steps, eval_seed, mb, e.unroll)
+    request = ShardRequest(pset.id, 0, k, n_steps, eval_seed, mb, e.unroll, model=pset.model)
     tasks = [ShardTask(pset, 0, request)]
     ((_, counts),) = service.evaluate(tasks, workers=1, method="spike_statistics")
     return counts

@@ -1,8 +1,9 @@
 """The training side of a job: reuse finished parameter files, train the rest on Ray actors.
 
-One :class:`~snnjob.actors.TrainerActor` per missing training seed (GPU when the cluster
-has one), as many at once as resources allow; each finished training is saved to
-``OUT/params/seed-<k>.npz`` as soon as it lands, before the others finish, and the actor is
+One :class:`~snnjob.actors.TrainerActor` per missing (recipe, training seed) (GPU when the
+cluster has one), as many at once as resources allow; each finished training is saved to
+``OUT/params/seed-<k>.npz`` (``OUT/params/<recipe slug>/seed-<k>.npz`` in a recipe sweep,
+:mod:`snnjob.recipes`) as soon as it lands, before the others finish, and the actor is
 killed to free its CPUs. An actor that dies restarts and resumes from its last checkpoint.
 """
 
@@ -23,6 +24,7 @@ from snnjob.config import JobConfig
 from snnjob.errors import ConfigError, ParamsError
 from snnjob.messages import TrainOutcome
 from snnjob.params import ParamSet, load_params, save_params
+from snnjob.recipes import Recipe, expand_recipes
 from snnjob.rundir import RunDir
 from snnjob.session import cluster_info
 
@@ -40,61 +42,58 @@ def param_sets(
     progress: bool = True,
 ) -> Iterator[ParamSet]:
     """Yield each parameter set as soon as it is ready, so that the caller can evaluate it
-    while the others still train: ``params_file``, else the finished trainings in ``run``,
-    then the rest in the order their training actors finish.
+    while the others still train: ``params_file``, else the finished trainings in ``run``
+    (once the missing ones have started training), then the rest in the order their
+    training actors finish.
 
     A driver thread waits on the training actors, saves each result and kills each finished
     actor at once: its CPUs (or GPU) go to evaluation workers even while the caller is busy
     (waiting for the caller to free them could deadlock a full cluster).
     """
-    expected = weight_shapes(cfg.model.preset)
     if params_file is not None:
-        params, meta = load_params(params_file, expected=expected)
-        trained = (meta.get("config") or {}).get("model", {}).get("preset", cfg.model.preset)
-        if trained != cfg.model.preset:
-            raise ParamsError(
-                f"{params_file} was trained for model.preset={trained!r} but this config uses "
-                f"{cfg.model.preset!r} (same shapes, different network); "
-                f"add --set model.preset={trained}"
-            )
-        seed = int(meta.get("train_seed", 0))
-        yield ParamSet(seed, params, meta["sha256"], Path(params_file), meta.get("metrics", {}))
+        yield _given(cfg, Path(params_file))
         return
-    pending = []
-    for seed in cfg.train.seeds:
-        path = run.params_file(seed)
-        if path.exists():
-            params, meta = load_params(path, expected=expected)
-            log.info("training seed %d: reusing %s", seed, path)
-            yield ParamSet(seed, params, meta["sha256"], path, meta.get("metrics", {}))
-        else:
-            pending.append(seed)
+    reused, pending = [], []
+    for recipe in expand_recipes(cfg):
+        for seed in cfg.train.seeds:
+            path = run.params_file(seed, recipe.slug)
+            if path.exists():
+                params, meta = load_params(path, expected=weight_shapes(recipe.model.preset))
+                log.info("training seed %d: reusing %s", seed, path)
+                reused.append(
+                    _param_set(recipe, seed, params, meta["sha256"], path, meta.get("metrics"))
+                )
+            else:
+                pending.append((recipe, seed))
     if not pending:
+        yield from reused
         return
     ready: queue.Queue = queue.Queue()
     stop = threading.Event()
 
-    def save(seed: int, outcome: TrainOutcome) -> ParamSet:
-        path = run.params_file(seed)
+    def save(recipe: Recipe, seed: int, outcome: TrainOutcome) -> ParamSet:
+        path = run.params_file(seed, recipe.slug)
         side = save_params(
             path,
             outcome.params,
             {
-                "config": cfg.to_dict(),
+                "config": recipe.config.to_dict(),
                 "config_name": config_name,
+                "recipe": recipe.name,
+                "recipe_overrides": dict(recipe.overrides),
                 "train_seed": seed,
                 "metrics": outcome.metrics,
                 "trained_on": {"node": outcome.node, "pid": outcome.pid},
             },
         )
-        return ParamSet(seed, outcome.params, side["sha256"], path, outcome.metrics)
+        return _param_set(recipe, seed, outcome.params, side["sha256"], path, outcome.metrics)
 
     def wait_for_trainers() -> None:
         try:
-            for seed, outcome in train_on_actors(
+            for (recipe, seed), outcome in train_on_actors(
                 cfg, run, train_images, train_labels, pending, stop=stop, progress=progress
             ):
-                ready.put(save(seed, outcome))
+                ready.put(save(recipe, seed, outcome))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             ready.put(exc)
         ready.put(None)
@@ -102,6 +101,7 @@ def param_sets(
     thread = threading.Thread(target=wait_for_trainers, name="snnjob-trainers", daemon=True)
     thread.start()
     try:
+        yield from reused  # evaluated while the rest train
         while (item := ready.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
@@ -111,20 +111,41 @@ def param_sets(
         thread.join(timeout=30)
 
 
+def _given(cfg: JobConfig, params_file: Path) -> ParamSet:
+    """The ``--params`` file's parameter set, checked against this config's network."""
+    params, meta = load_params(params_file, expected=weight_shapes(cfg.model.preset))
+    trained = (meta.get("config") or {}).get("model", {}).get("preset", cfg.model.preset)
+    if trained != cfg.model.preset:
+        raise ParamsError(
+            f"{params_file} was trained for model.preset={trained!r} but this config uses "
+            f"{cfg.model.preset!r} (same shapes, different network); "
+            f"add --set model.preset={trained}"
+        )
+    seed = int(meta.get("train_seed", 0))
+    return ParamSet(seed, params, meta["sha256"], params_file, meta.get("metrics", {}),
+                    model=cfg.model)  # fmt: skip
+
+
+def _param_set(recipe: Recipe, seed: int, params, sha256: str, path: Path, metrics) -> ParamSet:
+    return ParamSet(seed, params, sha256, path, metrics or {}, recipe=recipe.name,
+                    slug=recipe.slug, model=recipe.config.model)  # fmt: skip
+
+
 def train_on_actors(
     cfg: JobConfig,
     run: RunDir,
     images: np.ndarray,
     labels: np.ndarray,
-    seeds: list[int],
+    jobs: list[tuple[Recipe, int]],
     *,
     stop: threading.Event | None = None,
     progress: bool = True,
-) -> Iterator[tuple[int, TrainOutcome]]:
-    """One TrainerActor per seed, as many at once as resources allow; yields as each ends
-    (each actor killed first, to free its resources); ``stop`` set: kill them all, return.
-    ``progress``: a live bar per training seed (epoch, minibatch, loss, ETA) on stderr."""
-    if not seeds:
+) -> Iterator[tuple[tuple[Recipe, int], TrainOutcome]]:
+    """One TrainerActor per (recipe, seed), each with its recipe's config, as many at once
+    as resources allow; yields as each ends (each actor killed first, to free its
+    resources); ``stop`` set: kill them all, return. ``progress``: a live bar per training
+    (epoch, minibatch, loss, ETA) on stderr."""
+    if not jobs:
         return
     from snnjob.actors import TrainerActor
 
@@ -136,12 +157,14 @@ def train_on_actors(
             "there is one, else CPU) or add a GPU node"
         )
     cpus = cfg.resources.trainer_cpus or max(
-        1, int(min(info["max_node_cpus"], info["cpus"] // len(seeds)))
+        1, int(min(info["max_node_cpus"], info["cpus"] // len(jobs)))
     )
-    log.info("training seeds %s on %s (%d CPU(s) each)", seeds, "GPU" if use_gpu else "CPU", cpus)
+    names = [f"{r.name} seed {s}" if r.slug else f"seed {s}" for r, s in jobs]
+    log.info("training %s on %s (%d CPU(s) each)", ", ".join(names),
+             "GPU" if use_gpu else "CPU", cpus)  # fmt: skip
     images_ref, labels_ref = ray.put(images), ray.put(labels)
     actors, refs = {}, {}
-    for seed in seeds:
+    for i, (recipe, seed) in enumerate(jobs):
         actor = TrainerActor.options(
             num_cpus=cpus,
             num_gpus=1 if use_gpu else 0,
@@ -149,11 +172,15 @@ def train_on_actors(
             max_task_retries=2,
             max_concurrency=2,  # progress() answers while train() runs
         ).remote(cpus)
-        actors[seed] = actor
-        ckpt, board = str(run.checkpoint_dir(seed)), str(run.tensorboard_dir(seed))
-        refs[actor.train.remote(cfg, images_ref, labels_ref, seed=seed, checkpoint_dir=ckpt,
-                                tensorboard_dir=board)] = seed  # fmt: skip
-    display = TrainingDisplay(seeds, enabled=progress)
+        actors[i] = actor
+        ckpt = str(run.checkpoint_dir(seed, recipe.slug))
+        board = str(run.tensorboard_dir(seed, recipe.slug))
+        call = actor.train.remote(
+            recipe.config, images_ref, labels_ref, seed=seed, checkpoint_dir=ckpt,
+            tensorboard_dir=board,
+        )  # fmt: skip
+        refs[call] = i
+    display = TrainingDisplay([f"train {name}" for name in names], enabled=progress)
     try:
         remaining = list(refs)
         while remaining and not (stop is not None and stop.is_set()):
@@ -162,18 +189,18 @@ def train_on_actors(
                 display.update({s: a.progress.remote() for s, a in actors.items()})
             if not done:
                 continue
-            seed = refs[done[0]]
+            i = refs[done[0]]
             outcome: TrainOutcome = ray.get(done[0])
             m = outcome.metrics
             accuracy = m["final_rate_accuracy"]
             log.info(
-                "training seed %d done: %d epochs, %.0f s, rate-mode train accuracy %.4f",
-                seed, m["epochs"], m["train_wall_time_s"],
+                "training %s done: %d epochs, %.0f s, rate-mode train accuracy %.4f",
+                names[i], m["epochs"], m["train_wall_time_s"],
                 accuracy if accuracy is not None else float("nan"),
             )  # fmt: skip
-            ray.kill(actors.pop(seed))  # free its CPUs/GPU for the others
-            display.finish(seed, m)
-            yield seed, outcome
+            ray.kill(actors.pop(i))  # free its CPUs/GPU for the others
+            display.finish(i, m)
+            yield jobs[i], outcome
     finally:
         display.close()
         for actor in actors.values():
@@ -184,14 +211,14 @@ class TrainingDisplay:
     """A live tqdm bar per training seed: epoch, minibatch, loss and ETA, from the
     actors' :meth:`~snnjob.actors.TrainerActor.progress` (polled about once a second)."""
 
-    def __init__(self, seeds: list[int], *, enabled: bool = True):
+    def __init__(self, labels: list[str], *, enabled: bool = True):
         from tqdm import tqdm
 
         self.enabled = enabled
         self.bars = {
-            seed: tqdm(total=0, desc=f"train seed {seed}", unit="batch", position=i,
-                       disable=not enabled, leave=True, dynamic_ncols=True)
-            for i, seed in enumerate(seeds)
+            i: tqdm(total=0, desc=label, unit="batch", position=i, disable=not enabled,
+                    leave=True, dynamic_ncols=True)
+            for i, label in enumerate(labels)
         }  # fmt: skip
 
     def update(self, refs: dict[int, ray.ObjectRef]) -> None:
@@ -199,17 +226,17 @@ class TrainingDisplay:
         if not refs:
             return
         ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=1.0)
-        for seed, ref in refs.items():
+        for key, ref in refs.items():
             if ref in ready:
                 with contextlib.suppress(ray.exceptions.RayError):  # restarting: next time
-                    self.show(seed, ray.get(ref))
+                    self.show(key, ray.get(ref))
 
-    def show(self, seed: int, state: dict) -> None:
-        """Move ``seed``'s bar to ``state`` (``epoch``, ``epochs``, ``batch``, ``batches``,
-        ``loss``; epoch and batch from 1)."""
+    def show(self, key: int, state: dict) -> None:
+        """Move bar ``key`` (a training's index) to ``state`` (``epoch``, ``epochs``,
+        ``batch``, ``batches``, ``loss``; epoch and batch from 1)."""
         if "batches" not in state:
             return
-        bar = self.bars[seed]
+        bar = self.bars[key]
         bar.total = state["epochs"] * state["batches"]
         bar.n = (state["epoch"] - 1) * state["batches"] + state["batch"]
         loss = state.get("loss")
@@ -220,8 +247,8 @@ class TrainingDisplay:
         )
         bar.refresh()
 
-    def finish(self, seed: int, metrics: dict) -> None:
-        bar = self.bars[seed]
+    def finish(self, key: int, metrics: dict) -> None:
+        bar = self.bars[key]
         if bar.total:
             bar.n = bar.total
         loss = metrics.get("final_loss")

@@ -25,7 +25,8 @@ RAY_MODULES = {"snnjob.session", "snnjob.actors", "snnjob.scheduler", "snnjob.sw
 # the results store
 PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore",
                    "snnjob.results.spikestore"}  # fmt: skip
-TF_FREE = {"snnjob.config", "snnjob.configfields", "snnjob.architecture", "snnjob.rundir",
+TF_FREE = {"snnjob.config", "snnjob.configfields", "snnjob.recipes", "snnjob.architecture",
+           "snnjob.rundir", "snnjob.results.byrecipe",
            "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
            "snnjob.results.schema", "snnjob.results.summary", "snnjob.results.report",

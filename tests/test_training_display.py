@@ -6,10 +6,10 @@ from snnjob.training import TrainingDisplay
 
 
 def test_bars_follow_the_reported_state(capsys):
-    display = TrainingDisplay([0, 3], enabled=True)
+    display = TrainingDisplay(["train seed 0", "train seed 3"], enabled=True)
     display.show(0, {"epoch": 2, "epochs": 4, "batch": 5, "batches": 10, "loss": 0.25})
-    display.show(3, {"started_at": 1.0})  # no minibatch yet: unchanged
-    bar0, bar3 = display.bars[0], display.bars[3]
+    display.show(1, {"started_at": 1.0})  # no minibatch yet: unchanged
+    bar0, bar3 = display.bars[0], display.bars[1]
     assert (bar0.n, bar0.total) == (15, 40)
     assert "epoch 2/4" in bar0.postfix and "loss 0.2500" in bar0.postfix
     assert (bar3.n, bar3.total) == (0, 0)
@@ -21,7 +21,7 @@ def test_bars_follow_the_reported_state(capsys):
 
 
 def test_disabled_display_prints_nothing(capsys):
-    display = TrainingDisplay([0], enabled=False)
+    display = TrainingDisplay(["train seed 0"], enabled=False)
     display.show(0, {"epoch": 1, "epochs": 1, "batch": 1, "batches": 2, "loss": 1.0})
     display.close()
     assert capsys.readouterr().err == ""

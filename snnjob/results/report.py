@@ -24,8 +24,13 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _recipe_column(rows: list[Mapping[str, Any]]) -> bool:
+    return len({r.get("recipe") for r in rows}) > 1
+
+
 def _points_table(points: list[Mapping[str, Any]]) -> str:
     multi = len({p["params_id"] for p in points}) > 1
+    recipe = _recipe_column(points)
     header = ["n_steps", "eval_seed", "train_seed", "n_images", "n_errors", "error %", "95% CI %"]
     rows = []
     for p in points:
@@ -38,8 +43,9 @@ def _points_table(points: list[Mapping[str, Any]]) -> str:
             _pct(p["error"]),
             _ci(p),
         ]
-        rows.append(([p["params_id"]] if multi else []) + row)
-    return _markdown_table((["params_id"] if multi else []) + header, rows)
+        rows.append(([p["recipe"]] if recipe else []) + ([p["params_id"]] if multi else []) + row)
+    front = (["recipe"] if recipe else []) + (["params_id"] if multi else [])
+    return _markdown_table(front + header, rows)
 
 
 def _by_n_steps_table(by_n_steps: list[Mapping[str, Any]]) -> str:
@@ -60,20 +66,52 @@ def _by_n_steps_table(by_n_steps: list[Mapping[str, Any]]) -> str:
 
 
 def _rate_mode_table(rate_mode: list[Mapping[str, Any]]) -> str:
+    front = ["recipe"] if _recipe_column(rate_mode) else []
     return _markdown_table(
-        ["train_seed", "n_images", "n_errors", "error %", "95% CI %"],
+        front + ["train_seed", "n_images", "n_errors", "error %", "95% CI %"],
         [
-            [str(r["train_seed"]), str(r["n_images"]), str(r["n_errors"]), _pct(r["error"]), _ci(r)]
+            ([r["recipe"]] if front else [])
+            + [str(r["train_seed"]), str(r["n_images"]), str(r["n_errors"]), _pct(r["error"])]
+            + [_ci(r)]
             for r in rate_mode
         ],
     )
 
 
+def _recipe_tables(recipes: list[Mapping[str, Any]]) -> list[str]:
+    """One table per recipe: error per n_steps across its training seeds."""
+    parts = []
+    for r in recipes:
+        overrides = ", ".join(f"{k}={v}" for k, v in r["overrides"].items()) or "the base config"
+        seeds = ", ".join(str(s) for s in r["train_seeds"])
+        rate = r.get("rate_mode")
+        parts += [
+            "",
+            f"**Recipe {r['recipe']}** ({overrides}; training seeds {seeds}"
+            + (f"; rate-mode error {_pct(rate['error'])}%" if rate else "")
+            + ")",
+            "",
+            _markdown_table(
+                ["n_steps", "train seeds", "mean error %", "std %", "min %", "max %",
+                 "pooled error %", "pooled 95% CI %"],
+                [
+                    [str(b["n_steps"]), str(b["n_train_seeds"]), _pct(b["mean_error"]),
+                     _pct(b["std_error"]), _pct(b["min_error"]), _pct(b["max_error"]),
+                     _pct(b["error"]), _ci(b)]
+                    for b in r["by_n_steps"]
+                ],
+            ),
+        ]  # fmt: skip
+    return parts
+
+
 def _anytime_table(anytime: list[Mapping[str, Any]]) -> str:
+    front = ["recipe"] if _recipe_column(anytime) else []
     return _markdown_table(
-        ["train_seed", "eval_seed", "threshold", "mean steps", "error %", "95% CI %"],
+        front + ["train_seed", "eval_seed", "threshold", "mean steps", "error %", "95% CI %"],
         [
-            [
+            ([a["recipe"]] if front else [])
+            + [
                 str(a["train_seed"]),
                 str(a["eval_seed"]),
                 f"{p['threshold']:g}",
@@ -101,7 +139,8 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     -------
     str
         Markdown text ending with a newline. A ``params_id`` column is added when the summary
-        holds more than one parameter set.
+        holds more than one parameter set, a ``recipe`` column when more than one recipe,
+        and a table per recipe in a recipe sweep (``summary["recipes"]``).
     """
     summary = upgrade_summary(summary)
     parts = [
@@ -113,6 +152,15 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         "",
         _by_n_steps_table(summary["by_n_steps"]),
     ]
+    recipes = summary.get("recipes") or []
+    if any(r["overrides"] for r in recipes):  # a recipe sweep
+        parts += [
+            "",
+            "**Per recipe**: mean, std, min and max across training seeds (each "
+            "seed's errors summed over evaluation seeds); pooled: all seeds' counts "
+            "summed, with the Wilson interval of that count (test-image noise only)",
+        ]
+        parts += _recipe_tables(recipes)
     if summary.get("rate_mode"):
         parts += [
             "",
