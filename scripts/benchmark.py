@@ -126,10 +126,11 @@ def run_variant(args) -> dict:
             from snnjob.backend import use_xla
             from snnjob.evaluate import SpikingEvaluator
 
-            use_xla(cfg.eval.xla)  # as the evaluation workers do
+            use_xla(cfg.eval.xla)  # as the evaluation workers do, with snnjob's defaults
             t0 = time.perf_counter()
             with SpikingEvaluator(cfg.model, params, n_steps=args.n_steps, seed=0,
-                                  minibatch_size=args.minibatch) as ev:  # fmt: skip
+                                  minibatch_size=cfg.eval.minibatch_size,
+                                  unroll=cfg.eval.unroll) as ev:  # fmt: skip
                 build = time.perf_counter() - t0
                 res = ev.run(x, y)
                 run = res.wall_time_s
@@ -156,7 +157,7 @@ def run_variant(args) -> dict:
         cfg = load_config(
             "seed",
             [f"model.preset={args.preset}", f"eval.n_images={args.n_images}",
-             f"eval.n_steps=[{args.n_steps}]", f"eval.minibatch_size={args.minibatch}",
+             f"eval.n_steps=[{args.n_steps}]",
              f"eval.shard_size={args.shard_size}", f"resources.workers={workers}",
              f"data.data_dir={args.data_dir}"],
         )  # fmt: skip
@@ -209,7 +210,7 @@ def _worker_rss(args) -> dict:
     cfg = load_config(
         "seed",
         [f"model.preset={args.preset}", f"eval.n_images={args.rss_images}", "eval.n_steps=[200]",
-         f"eval.minibatch_size={args.minibatch}", "eval.shard_size=1000", "resources.workers=1",
+         "eval.shard_size=1000", "resources.workers=1",
          "eval.spike_stats_images=0", f"data.data_dir={args.data_dir}"],
     )  # fmt: skip
     connect(None, num_cpus=1)
@@ -249,7 +250,8 @@ def _sweep(args, x, y) -> dict:
     else:
         use_xla(cfg.eval.xla)  # as the evaluation workers do
         with SpikingEvaluator(cfg.model, params, n_steps=steps[-1], seed=0,
-                              minibatch_size=args.minibatch) as ev:  # fmt: skip
+                              minibatch_size=cfg.eval.minibatch_size,
+                              unroll=cfg.eval.unroll) as ev:  # fmt: skip
             res = ev.run(x, y, readouts=tuple(steps))
         preds = {n: res.predictions_at(n) for n in steps}
     wall = time.perf_counter() - t0
@@ -376,7 +378,9 @@ def main() -> int:
     p.add_argument("--preset", default="seed")
     p.add_argument("--n-images", type=int, help="test images (default 1000)")
     p.add_argument("--n-steps", type=int, default=30)
-    p.add_argument("--minibatch", type=int, default=200)
+    p.add_argument(
+        "--minibatch", type=int, default=200, help="plain NengoDL's (the notebook's) minibatch"
+    )
     p.add_argument("--shard-size", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--n-train", type=int, default=6000)

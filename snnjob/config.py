@@ -174,9 +174,9 @@ class EvalConfig:
     n_steps: tuple[int, ...] = (30,)
     seeds: tuple[int, ...] = (0,)
     n_images: int | None = None
-    minibatch_size: int = 200
+    minibatch_size: int = 50
     shard_size: int = 1000
-    unroll: int = 10
+    unroll: int = 1
     save_predictions: bool = True
     xla: bool = True
     anytime_thresholds: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
