@@ -52,6 +52,7 @@ VARIANTS = (
     "snnjob_ray",
     "snnjob_ray1",
     "snnjob_ray2",
+    "snnjob_ray1x2",
     "tiny_eval",
     "conv_peak",
     "plain_sweep",
@@ -64,8 +65,8 @@ ONCE = {"worker_rss_200"}  # memory, not speed: one run even with --repeat
 
 
 QUICK_VARIANTS = ("plain_notebook", "plain_tiled", "snnjob_stream", "plain_sweep", "snnjob_sweep",
-                  "plain_fit", "snnjob_train", "snnjob_ray1", "snnjob_ray2", "tiny_eval",
-                  "conv_peak", "worker_rss_200")  # fmt: skip
+                  "plain_fit", "snnjob_train", "snnjob_ray1", "snnjob_ray2", "snnjob_ray1x2",
+                  "tiny_eval", "conv_peak", "worker_rss_200")  # fmt: skip
 
 
 def _data(args):
@@ -153,23 +154,33 @@ def run_variant(args) -> dict:
         from snnjob.runner import run_job
         from snnjob.session import connect
 
-        workers = {"snnjob_ray1": 1, "snnjob_ray2": 2}.get(args.variant, args.workers)
+        workers = {"snnjob_ray1": 1, "snnjob_ray2": 2, "snnjob_ray1x2": 1}.get(
+            args.variant, args.workers
+        )
+        threads = 2 if args.variant == "snnjob_ray1x2" else 1  # TF threads of the one worker
         cfg = load_config(
             "seed",
             [f"model.preset={args.preset}", f"eval.n_images={args.n_images}",
              f"eval.n_steps=[{args.n_steps}]",
              f"eval.shard_size={args.shard_size}", f"resources.workers={workers}",
+             f"resources.cpus_per_worker={threads}",
              f"data.data_dir={args.data_dir}"],
         )  # fmt: skip
         t0 = time.perf_counter()
-        connect(None, num_cpus=workers)
+        connect(None, num_cpus=workers * threads)
         with tempfile.TemporaryDirectory() as tmp:
             s = run_job(cfg, Path(tmp) / "run", params_file=args.params, progress=False)
         total = time.perf_counter() - t0
         run = s["timings"]["eval_wall_time_s"]
         start = s["timings"]["first_shard"]
         steady = run - start["worker_start_s"] - start["imports_s"] - start["simulator_build_s"]
-        out.update(run_s=run, total_s=total, errors=s["points"][0]["n_errors"], workers=workers)
+        out.update(
+            run_s=run,
+            total_s=total,
+            errors=s["points"][0]["n_errors"],
+            workers=workers,
+            threads=threads,
+        )
         out["image_steps_per_s"] = args.n_images * args.n_steps / run
         out["steady_image_steps_per_s"] = args.n_images * args.n_steps / steady
     else:
@@ -355,6 +366,11 @@ def _ratios(by: dict) -> dict:
             by["snnjob_ray2"]["steady_image_steps_per_s"]
             / by["snnjob_ray1"]["steady_image_steps_per_s"]
         )
+    if "snnjob_ray1x2" in by and "snnjob_ray2" in by:  # one node's 2 CPUs: threads or workers
+        ratios["threads_1x2_over_workers_2x1"] = (
+            by["snnjob_ray1x2"]["steady_image_steps_per_s"]
+            / by["snnjob_ray2"]["steady_image_steps_per_s"]
+        )
     if "tiny_eval" in by:
         ratios["tiny_eval_wall_s"] = by["tiny_eval"]["run_s"]
     if "worker_rss_200" in by:
@@ -385,7 +401,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--n-train", type=int, default=6000)
     p.add_argument("--rss-images", type=int, default=10_000,
-                   help="test images of the worker_rss_200 variant (--quick: 1000)")  # fmt: skip
+                   help="test images of the worker_rss_200 variant (--quick: 400)")  # fmt: skip
     p.add_argument("--layer-synapse", type=float, default=0.005)
     p.add_argument("--sweep-steps", default="10,20,30", help="n_steps of the sweep variants")
     p.add_argument("--data-dir", default=os.environ.get("SNNJOB_DATA_DIR"))
@@ -406,7 +422,7 @@ def main() -> int:
     if args.quick:
         args.variants = ",".join(QUICK_VARIANTS)
         args.n_train = 4000
-        args.rss_images = 1000  # streaming: memory is flat after the first minibatch
+        args.rss_images = 400  # streaming: memory is flat after the first minibatches
     # 1000 images = 5 minibatches: one-off costs (tracing, XLA compilation) start to amortise
     # as they do over a worker's shards; --quick's 3 repeats take about 13 minutes on 2 cores
     args.n_images = args.n_images or 1000
