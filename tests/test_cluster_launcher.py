@@ -344,8 +344,13 @@ def test_ray_up_submit_rsync_down(node, mnist_dir, tmp_path):
         launcher.check("ray up", "up", "-y", cfg)
 
         # --- what listens where after `ray up` (recorded for the report) -----------------
-        rows = listeners(node["namespace"])
-        dash = [r for r in rows if r[1] == ports["dashboard"]]
+        deadline = time.monotonic() + 120  # `ray up` can return before the dashboard listens
+        while True:
+            rows = listeners(node["namespace"])
+            dash = [r for r in rows if r[1] == ports["dashboard"]]
+            if dash or time.monotonic() > deadline:
+                break
+            time.sleep(2)
         report = "\n".join(f"{a}:{p} {proc}" for a, p, proc in rows)
         (root / "listeners.txt").write_text(report)
         print("listening after ray up (the test's node only):\n" + report)
