@@ -10,9 +10,17 @@ from snnjob.errors import ConfigError
 
 def test_shipped_configs_load_and_validate():
     names = available_configs()
-    assert {"seed", "quick", "tiny"} <= set(names)
+    assert {"seed", "quick", "tiny", "accurate"} <= set(names)
     for name in names:
         assert isinstance(load_config(name), JobConfig)
+
+
+def test_accurate_config_keeps_the_notebooks_network_and_training_budget():
+    acc, seed = load_config("accurate"), load_config("seed")
+    assert acc.model.preset == seed.model.preset == "seed"  # average pooling, same layers
+    assert acc.train.epochs == seed.train.epochs == 10
+    assert acc.model.max_rates * acc.model.amplitude == pytest.approx(1.0, rel=1e-6)
+    assert acc.train.lr_schedule == "cosine" and acc.model.layer_synapse > 0
 
 
 def test_seed_config_is_the_classic_experiment():
