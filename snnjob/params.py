@@ -207,7 +207,7 @@ def check_trained_preset(metadata: Mapping[str, Any], preset: str, *, source: st
     if trained != preset:
         raise ParamsError(
             f"{source} was trained for model.preset={trained!r} but this config uses "
-            f"{preset!r}; add --set model.preset={trained}"
+            f"{preset!r} (same shapes, different network); add --set model.preset={trained}"
         )
 
 

@@ -21,9 +21,9 @@ import ray
 
 from snnjob.architecture import weight_shapes
 from snnjob.config import JobConfig
-from snnjob.errors import ConfigError, ParamsError
+from snnjob.errors import ConfigError
 from snnjob.messages import TrainOutcome
-from snnjob.params import ParamSet, load_params, save_params
+from snnjob.params import ParamSet, check_trained_preset, load_params, save_params
 from snnjob.recipes import Recipe, expand_recipes
 from snnjob.rundir import RunDir
 from snnjob.session import cluster_info
@@ -114,13 +114,7 @@ def param_sets(
 def _given(cfg: JobConfig, params_file: Path) -> ParamSet:
     """The ``--params`` file's parameter set, checked against this config's network."""
     params, meta = load_params(params_file, expected=weight_shapes(cfg.model.preset))
-    trained = (meta.get("config") or {}).get("model", {}).get("preset", cfg.model.preset)
-    if trained != cfg.model.preset:
-        raise ParamsError(
-            f"{params_file} was trained for model.preset={trained!r} but this config uses "
-            f"{cfg.model.preset!r} (same shapes, different network); "
-            f"add --set model.preset={trained}"
-        )
+    check_trained_preset(meta, cfg.model.preset, source=str(params_file))
     seed = int(meta.get("train_seed", 0))
     return ParamSet(seed, params, meta["sha256"], params_file, meta.get("metrics", {}),
                     model=cfg.model)  # fmt: skip
