@@ -27,9 +27,7 @@ def summarize_curves(
     same number of steps; otherwise a problem names it (e.g. a run folder from a version of
     snnjob that wrote no curves).
     """
-    groups: dict[tuple, dict[int, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        groups[tuple(row[name] for name in CURVE_FIELDS)][row["shard_id"]].append(row)
+    groups = _by_simulation(rows)
     curves, problems = [], []
     for key, shards in sorted(groups.items()):
         name = "p-{}_t-{}_s-{}".format(*key)
@@ -71,9 +69,7 @@ def summarize_anytime(
     problem instead; one with none at all (a run from before ``anytime/``, or
     ``eval.anytime_thresholds: []``) is simply absent.
     """
-    groups: dict[tuple, dict[int, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        groups[tuple(row[name] for name in CURVE_FIELDS)][row["shard_id"]].append(row)
+    groups = _by_simulation(rows)
     entries, problems = [], []
     for key, shards in sorted(groups.items()):
         name = "p-{}_t-{}_s-{}".format(*key)
@@ -96,6 +92,16 @@ def summarize_anytime(
         entries.append({**dict(zip(CURVE_FIELDS, key)), "n_images": n_images,
                         "n_steps": n_steps, "points": points})  # fmt: skip
     return entries, problems
+
+
+def _by_simulation(
+    rows: Iterable[Mapping[str, Any]],
+) -> dict[tuple, dict[int, list[Mapping[str, Any]]]]:
+    """Rows grouped by simulation (:data:`CURVE_FIELDS`), then by shard, in row order."""
+    groups: dict[tuple, dict[int, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        groups[tuple(row[name] for name in CURVE_FIELDS)][row["shard_id"]].append(row)
+    return groups
 
 
 def _covers(shards: Mapping[int, list[Mapping[str, Any]]], n_images: int) -> bool:

@@ -59,20 +59,14 @@ def write_curve(
     if n_images < 1 or errors.min() < 0 or errors.max() > n_images:
         raise ValueError(f"step_errors must lie within 0..n_images={n_images}")
     n = len(errors)
+    keys = (params_id, train_seed, eval_seed, shard_id)
     columns = {
-        "params_id": [params_id] * n,
-        "train_seed": np.full(n, train_seed, dtype=np.int64),
-        "eval_seed": np.full(n, eval_seed, dtype=np.int64),
-        "shard_id": np.full(n, shard_id, dtype=np.int64),
-        "first_index": np.full(n, first_index, dtype=np.int64),
-        "last_index": np.full(n, first_index + n_images - 1, dtype=np.int64),
+        **_shard_columns(n, *keys, first_index, n_images),
         "step": np.arange(1, n + 1, dtype=np.int64),
         "n_images": np.full(n, n_images, dtype=np.int64),
         "n_errors": errors.astype(np.int64),
     }
-    table = pa.table(columns, schema=CURVE_SCHEMA)
-    path = Path(out_dir) / CURVES_DIR / curve_file_name(params_id, train_seed, eval_seed, shard_id)
-    return write_atomic(path, lambda fh: pq.write_table(table, fh))
+    return _write(Path(out_dir) / CURVES_DIR / curve_file_name(*keys), columns, CURVE_SCHEMA)
 
 
 def write_anytime(
@@ -100,22 +94,41 @@ def write_anytime(
         raise ValueError(f"n_errors must lie within 0..n_images={n_images}")
     if steps.min() < n_images or steps.max() > n_images * n_steps:
         raise ValueError(f"steps_sum must lie within n_images..n_images * n_steps={n_steps}")
+    keys = (params_id, train_seed, eval_seed, shard_id)
     columns = {
-        "params_id": [params_id] * n,
-        "train_seed": np.full(n, train_seed, dtype=np.int64),
-        "eval_seed": np.full(n, eval_seed, dtype=np.int64),
-        "shard_id": np.full(n, shard_id, dtype=np.int64),
-        "first_index": np.full(n, first_index, dtype=np.int64),
-        "last_index": np.full(n, first_index + n_images - 1, dtype=np.int64),
+        **_shard_columns(n, *keys, first_index, n_images),
         "threshold": thresholds,
         "n_steps": np.full(n, n_steps, dtype=np.int64),
         "n_images": np.full(n, n_images, dtype=np.int64),
         "n_errors": errors.astype(np.int64),
         "steps_sum": steps.astype(np.int64),
     }
-    table = pa.table(columns, schema=ANYTIME_SCHEMA)
-    name = curve_file_name(params_id, train_seed, eval_seed, shard_id)
-    return write_atomic(Path(out_dir) / ANYTIME_DIR / name, lambda fh: pq.write_table(table, fh))
+    return _write(Path(out_dir) / ANYTIME_DIR / curve_file_name(*keys), columns, ANYTIME_SCHEMA)
+
+
+def _shard_columns(
+    n: int,
+    params_id: str,
+    train_seed: int,
+    eval_seed: int,
+    shard_id: int,
+    first_index: int,
+    n_images: int,
+) -> dict[str, Any]:
+    """The key columns ``curves/`` and ``anytime/`` share, repeated over ``n`` rows."""
+    return {
+        "params_id": [params_id] * n,
+        "train_seed": np.full(n, train_seed, dtype=np.int64),
+        "eval_seed": np.full(n, eval_seed, dtype=np.int64),
+        "shard_id": np.full(n, shard_id, dtype=np.int64),
+        "first_index": np.full(n, first_index, dtype=np.int64),
+        "last_index": np.full(n, first_index + n_images - 1, dtype=np.int64),
+    }
+
+
+def _write(path: Path, columns: dict[str, Any], schema: pa.Schema) -> Path:
+    table = pa.table(columns, schema=schema)
+    return write_atomic(path, lambda fh: pq.write_table(table, fh))
 
 
 def read_curve_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
