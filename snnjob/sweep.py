@@ -238,7 +238,6 @@ def run_sweep(
     )  # fmt: skip
     bar = _progress_bar(len(tasks), stats["skipped"], enabled=progress)
     t0, since, images, image_steps, first = time.perf_counter(), time.time(), 0, 0, None
-    finished = False
     try:
         for task, outcome in service.evaluate(todo, workers=n_workers):
             if not images:
@@ -249,22 +248,20 @@ def run_sweep(
             bar.update(1)
             rate = image_steps / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix_str(f"{rate:.0f} img-steps/s")
-        finished = True
     finally:
         bar.close()
-        stats["eval_wall_time_s"] = time.perf_counter() - t0
-        stats["images_evaluated"] = images
-        stats["image_steps_simulated"] = image_steps
-        stats["workers_lost"] = service.workers_lost
-        stats["workers_replaced"] = service.workers_replaced
-        stats["shards_resubmitted"] = service.shards_resubmitted
-        if finished:  # statistics only (when failing, workers may still be busy)
-            with contextlib.suppress(Exception):
-                workers = service.worker_stats()
-                stats["worker_builds"] = sum(s.builds for s in workers)
-                stats["worker_peak_rss_mb"] = max((s.peak_rss_mb for s in workers), default=0)
-                if first is not None:
-                    stats["first_shard"] = service.first_shard(workers, *first, since)
+    stats["eval_wall_time_s"] = time.perf_counter() - t0
+    stats["images_evaluated"] = images
+    stats["image_steps_simulated"] = image_steps
+    stats["workers_lost"] = service.workers_lost
+    stats["workers_replaced"] = service.workers_replaced
+    stats["shards_resubmitted"] = service.shards_resubmitted
+    with contextlib.suppress(Exception):  # statistics only (the workers are idle now)
+        workers = service.worker_stats()
+        stats["worker_builds"] = sum(s.builds for s in workers)
+        stats["worker_peak_rss_mb"] = max((s.peak_rss_mb for s in workers), default=0)
+        if first is not None:
+            stats["first_shard"] = service.first_shard(workers, *first, since)
     return stats
 
 
