@@ -124,6 +124,9 @@ class TrainConfig:
     ``device``: ``auto`` uses a GPU when the cluster has one, else the CPU.
     ``lr_schedule``: ``constant`` (the notebook) or ``cosine`` (epoch ``e`` of ``E`` trains at
     ``learning_rate * (1 + cos(pi * e / E)) / 2``: full rate first, near zero last).
+    ``weight_decay``: decoupled weight decay (0: off) on the convolution and dense kernels,
+    not their biases: each step multiplies a kernel by ``1 - learning_rate * weight_decay``
+    (Keras' RMSprop ``weight_decay``).
     ``rate_reg``: weight of a firing-rate regulariser (0: off): per LIF layer, the squared
     difference between the layer's mean rate on an image (Hz, rate neurons) and
     ``rate_target`` (Hz), added to the loss.
@@ -137,6 +140,7 @@ class TrainConfig:
     minibatch_size: int = 200
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
+    weight_decay: float = 0.0
     device: str = "auto"
     checkpoint_every: int = 1
     rate_reg: float = 0.0
@@ -150,6 +154,7 @@ class TrainConfig:
         check_positive("train.minibatch_size", self.minibatch_size)
         check_positive("train.learning_rate", self.learning_rate)
         check_choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_non_negative("train.weight_decay", self.weight_decay)
         check_choice("train.device", self.device, DEVICES)
         check_positive("train.checkpoint_every", self.checkpoint_every)
         check_non_negative("train.rate_reg", self.rate_reg)

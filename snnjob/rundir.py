@@ -66,6 +66,7 @@ _ADDED_KEYS = {
     ("eval", "xla"): False,
     ("eval", "anytime_thresholds"): [],
     ("train", "lr_schedule"): "constant",
+    ("train", "weight_decay"): 0.0,
     ("train", "rate_reg"): 0.0,
     ("train", "rate_target"): 20.0,
     ("train", "grid"): {},

@@ -119,7 +119,7 @@ def train(
         loss.update(dict.fromkeys(rate_probes.values(), tf.losses.mse))
         weights = {handles.out_p: 1.0, **dict.fromkeys(rate_probes.values(), train_cfg.rate_reg)}
         sim.compile(
-            optimizer=tf.optimizers.RMSprop(train_cfg.learning_rate),
+            optimizer=make_optimizer(train_cfg),
             loss=loss,
             loss_weights=weights,
             metrics={handles.out_p: "accuracy"},
@@ -199,6 +199,15 @@ def _write_scalars(board, stats: dict[str, float]) -> None:
             tf.summary.scalar(name, stats[name])
         tf.summary.scalar("images_per_s", stats["images"] / stats["wall_time_s"])
     board.flush()
+
+
+def make_optimizer(train_cfg: TrainConfig) -> tf.optimizers.Optimizer:
+    """RMSprop at ``train.learning_rate``, with decoupled weight decay on kernels only."""
+    if not train_cfg.weight_decay:
+        return tf.optimizers.RMSprop(train_cfg.learning_rate)
+    opt = tf.optimizers.RMSprop(train_cfg.learning_rate, weight_decay=train_cfg.weight_decay)
+    opt.exclude_from_weight_decay(var_names=["bias"])
+    return opt
 
 
 def epoch_learning_rate(train_cfg: TrainConfig, epoch: int) -> float:

@@ -246,6 +246,21 @@ def test_progress_reports_every_minibatch_and_tensorboard_gets_each_epoch(tmp_pa
     assert scalars["loss"] == pytest.approx({h["epoch"]: h["loss"] for h in res.history})
 
 
+def test_weight_decay_shrinks_the_trained_kernels(mnist):
+    cfg = load_config("tiny", ["train.epochs=1"])
+    x, y = mnist.train_images[:500], mnist.train_labels[:500]
+    plain = train(cfg.model, cfg.train, x, y, seed=3, verbose=0).params
+    wd = load_config("tiny", ["train.epochs=1", "train.weight_decay=50"]).train
+    decayed = train(cfg.model, wd, x, y, seed=3, verbose=0).params
+    kernels = [k for k in plain if k.endswith("kernel")]
+    assert len(kernels) == 4
+    # 5 steps at lr 1e-3: each multiplies a kernel by (1 - 0.05), about 0.77 in all, on top
+    # of the same gradient steps (RMSprop's steps are ~lr each: small beside the decay)
+    for k in kernels:
+        ratio = np.linalg.norm(decayed[k]) / np.linalg.norm(plain[k])
+        assert 0.7 < ratio < 0.85, (k, ratio)
+
+
 def _short(mnist, *overrides: str):
     cfg = load_config("tiny", ["train.epochs=1", *overrides])
     x, y = mnist.train_images[:600], mnist.train_labels[:600]
