@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,12 +205,22 @@ def train_on_actors(
 
 class TrainingDisplay:
     """A live tqdm bar per training seed: epoch, minibatch, loss and ETA, from the
-    actors' :meth:`~snnjob.actors.TrainerActor.progress` (polled about once a second)."""
+    actors' :meth:`~snnjob.actors.TrainerActor.progress` (polled about once a second).
 
-    def __init__(self, labels: list[str], *, enabled: bool = True):
+    ``min_interval``: seconds between redraws of a bar within one epoch (default: none on
+    a terminal; 30 when stderr is a file or pipe, so that a log gets a line per bar every
+    half minute and at each new epoch instead of one a second)."""
+
+    def __init__(
+        self, labels: list[str], *, enabled: bool = True, min_interval: float | None = None
+    ):
         from tqdm import tqdm
 
         self.enabled = enabled
+        if min_interval is None:
+            min_interval = 0.0 if sys.stderr.isatty() else 30.0
+        self.min_interval = min_interval
+        self._drawn: dict[int, tuple[int, float]] = {}  # bar -> (epoch, time) last drawn
         self.bars = {
             i: tqdm(total=0, desc=label, unit="batch", position=i, disable=not enabled,
                     leave=True, dynamic_ncols=True)
@@ -239,7 +251,11 @@ class TrainingDisplay:
             + (f", loss {loss:.4f}" if loss is not None else ""),
             refresh=False,
         )
-        bar.refresh()
+        epoch, now = state["epoch"], time.monotonic()
+        last = self._drawn.get(key)
+        if last is None or last[0] != epoch or now - last[1] >= self.min_interval:
+            self._drawn[key] = (epoch, now)
+            bar.refresh()
 
     def finish(self, key: int, metrics: dict) -> None:
         bar = self.bars[key]

@@ -25,3 +25,26 @@ def test_disabled_display_prints_nothing(capsys):
     display.show(0, {"epoch": 1, "epochs": 1, "batch": 1, "batches": 2, "loss": 1.0})
     display.close()
     assert capsys.readouterr().err == ""
+
+
+def test_a_log_gets_a_line_per_epoch_or_interval_not_one_per_poll(capsys):
+    display = TrainingDisplay(["train seed 0"], enabled=True, min_interval=3600.0)
+    capsys.readouterr()  # the empty bar drawn at start
+    for epoch in (1, 2):
+        for batch in range(1, 51):  # fifty polls within each epoch
+            display.show(0, {"epoch": epoch, "epochs": 2, "batch": batch, "batches": 50,
+                             "loss": 1.0 / batch})  # fmt: skip
+    err = capsys.readouterr().err
+    draws = err.count("train seed 0")
+    assert draws == 2, err  # the first poll of each epoch
+    assert "epoch 1/2" in err and "epoch 2/2" in err
+    display.close()  # the final state is drawn on close
+    assert "100/100" in capsys.readouterr().err
+
+
+def test_a_terminal_redraws_every_poll(capsys):
+    display = TrainingDisplay(["train seed 0"], enabled=True, min_interval=0.0)
+    capsys.readouterr()  # the empty bar drawn at start
+    for batch in range(1, 6):
+        display.show(0, {"epoch": 1, "epochs": 1, "batch": batch, "batches": 5, "loss": 0.5})
+    assert capsys.readouterr().err.count("train seed 0") == 5
