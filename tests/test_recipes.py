@@ -231,7 +231,12 @@ def test_every_entry_names_its_recipe_and_each_recipe_is_pooled(grid_summary):
     assert at10["std_error"] == pytest.approx(abs(201 - 121) / 2000 / 2**0.5)
     assert (at10["n_errors"], at10["n_images"], at10["error"]) == (322, 4000, 322 / 4000)
     assert at10["ci95_low"] < at10["error"] < at10["ci95_high"]
+    # the mean's Student-t interval over the 2 seeds: t(0.975, 1) = 12.706
+    half = 12.7062 * at10["std_error"] / 2**0.5
+    assert at10["mean_ci95_high"] == pytest.approx(at10["mean_error"] + half, rel=1e-4)
+    assert at10["mean_ci95_low"] == 0.0  # clipped: an error rate is not negative
     assert rb["by_n_steps"][1]["std_error"] == 0.0  # one training seed
+    assert rb["by_n_steps"][1]["mean_ci95_low"] is None
     assert rb["rate_mode"]["error"] == 0.02 and ra["rate_mode"]["n_errors"] == 10
 
 
@@ -248,6 +253,21 @@ def test_the_report_has_a_table_per_recipe(grid_summary):
     plain["recipes"] = summarize_recipes(plain, [{"recipe": "base", "slug": "", "overrides": {}}])
     assert plain["points"][0]["recipe"] == "base"
     assert "Recipe" not in summary_markdown(plain) and "| recipe |" not in summary_markdown(plain)
+
+
+def test_one_recipe_with_three_training_seeds_gets_its_mean_and_interval():
+    errors = {0: 100, 1: 110, 2: 120}  # of 1000 images each, at n_steps 10
+    plain = summarize(_rows({(f"c{s}" * 8, s, 10, 0): e for s, e in errors.items()}))
+    label_recipes(plain, {})
+    plain["recipes"] = summarize_recipes(plain, [{"recipe": "base", "slug": "", "overrides": {}}])
+    (row,) = plain["recipes"][0]["by_n_steps"]
+    # mean 11%, sample std 1%, t(0.975, 2) = 4.3027: 11 +- 4.3027 / sqrt(3)
+    assert row["mean_error"] == pytest.approx(0.11)
+    assert row["mean_ci95_low"] == pytest.approx(0.11 - 0.024842, abs=1e-5)
+    assert row["mean_ci95_high"] == pytest.approx(0.11 + 0.024842, abs=1e-5)
+    text = summary_markdown(plain)
+    assert "**Recipe base** (the base config; training seeds 0, 1, 2" in text
+    assert "| 10 | 3 | 11.00 | 8.52 – 13.48 | 1.00 |" in text
 
 
 def test_the_error_plot_colours_each_recipe(grid_summary, tmp_path):

@@ -59,7 +59,9 @@ def summarize_recipes(
 
     Per ``n_steps``: each training seed's error (its counts summed over evaluation seeds
     and shards); ``mean_error``, ``std_error`` (sample standard deviation; 0.0 for one
-    seed), ``min_error`` and ``max_error`` across training seeds; and the pooled counts
+    seed), ``min_error`` and ``max_error`` across training seeds; ``mean_ci95_low`` /
+    ``mean_ci95_high``, the 95% Student-t interval of the mean over training seeds (what a
+    new seed's training varies; None with one seed); and the pooled counts
     ``n_images``, ``n_errors``, ``error`` with their Wilson 95% interval (test-image noise
     only: the same test images in every seed, so it is narrower than the seed spread).
     ``rate_mode``: pooled counts and mean error of the recipe's rate-mode rows, if any.
@@ -99,9 +101,21 @@ def _by_n_steps(points: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "std_error": float(errors.std(ddof=1)) if errors.size > 1 else 0.0,
             "min_error": float(errors.min()),
             "max_error": float(errors.max()),
+            **_mean_interval(errors),
             **_pooled([{"n_errors": e, "n_images": n} for e, n in per_seed.values()]),
         })  # fmt: skip
     return rows
+
+
+def _mean_interval(values: np.ndarray) -> dict[str, float | None]:
+    """95% Student-t interval of the mean of ``values`` (one per training seed)."""
+    if values.size < 2:
+        return {"mean_ci95_low": None, "mean_ci95_high": None}
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    mean = float(values.mean())
+    return {"mean_ci95_low": max(0.0, mean - half), "mean_ci95_high": mean + half}
 
 
 def _pooled(rows: list[Mapping[str, Any]]) -> dict[str, Any]:

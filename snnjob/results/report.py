@@ -18,6 +18,12 @@ def _ci(row: Mapping[str, Any]) -> str:
     return f"{_pct(row['ci95_low'])} – {_pct(row['ci95_high'])}"
 
 
+def _mean_ci(row: Mapping[str, Any]) -> str:
+    if row.get("mean_ci95_low") is None:  # one training seed (or an older summary)
+        return "–"
+    return f"{_pct(row['mean_ci95_low'])} – {_pct(row['mean_ci95_high'])}"
+
+
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -92,12 +98,12 @@ def _recipe_tables(recipes: list[Mapping[str, Any]]) -> list[str]:
             + ")",
             "",
             _markdown_table(
-                ["n_steps", "train seeds", "mean error %", "std %", "min %", "max %",
-                 "pooled error %", "pooled 95% CI %"],
+                ["n_steps", "train seeds", "mean error %", "95% CI of mean %", "std %",
+                 "min %", "max %", "pooled error %", "pooled 95% CI %"],
                 [
                     [str(b["n_steps"]), str(b["n_train_seeds"]), _pct(b["mean_error"]),
-                     _pct(b["std_error"]), _pct(b["min_error"]), _pct(b["max_error"]),
-                     _pct(b["error"]), _ci(b)]
+                     _mean_ci(b), _pct(b["std_error"]), _pct(b["min_error"]),
+                     _pct(b["max_error"]), _pct(b["error"]), _ci(b)]
                     for b in r["by_n_steps"]
                 ],
             ),
@@ -153,12 +159,14 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         _by_n_steps_table(summary["by_n_steps"]),
     ]
     recipes = summary.get("recipes") or []
-    if any(r["overrides"] for r in recipes):  # a recipe sweep
+    # a recipe sweep, or one recipe trained with several seeds
+    if any(r["overrides"] or len(r["train_seeds"]) > 1 for r in recipes):
         parts += [
             "",
-            "**Per recipe**: mean, std, min and max across training seeds (each "
-            "seed's errors summed over evaluation seeds); pooled: all seeds' counts "
-            "summed, with the Wilson interval of that count (test-image noise only)",
+            "**Per recipe**: mean over training seeds (each seed's errors summed over "
+            "evaluation seeds) with its 95% Student-t interval (training-seed spread), "
+            "std, min and max; pooled: all seeds' counts summed, with the Wilson interval "
+            "of that count (test-image noise only)",
         ]
         parts += _recipe_tables(recipes)
     if summary.get("rate_mode"):
