@@ -262,9 +262,10 @@ def _draw_curves(ax, curves: Sequence[Mapping[str, Any]], lines: dict, colours: 
             err = [py - 100.0 * np.array([p["ci95_low"] for p in pts]),
                    100.0 * np.array([p["ci95_high"] for p in pts]) - py]  # fmt: skip
             ax.errorbar(px, py, yerr=err, fmt="o", ms=5, capsize=3, color=line.get_color())
-    ax.set_xlim(0, max(len(c["error"]) for c in curves) + 1)
+    ax.set_xlim(0.8, max(len(c["error"]) for c in curves) * 1.1)
     # the first steps sit near chance (90%), the requested points near 1%: a log scale
     # shows both
+    ax.set_xscale("log")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -285,12 +286,13 @@ def _draw_anytime(ax, anytime: Sequence[Mapping[str, Any]], colours: dict) -> No
             label = f"{a['params_id']}: {label}"
         style = _style(colours, a["params_id"], label if show else None)
         (line,) = ax.plot(x, y, ls="--", marker="D", ms=5, lw=1.2, **style)
-        if len(anytime) <= 3:
+        if a is anytime[0]:  # the thresholds once: every simulation has the same ones
             for p, xi, yi in zip(pts, x, y):
                 ax.annotate(f"{p['threshold']:g}", (xi, yi), textcoords="offset points",
                             xytext=(4, 4), fontsize="x-small", color=line.get_color())  # fmt: skip
     left, right = ax.get_xlim()
-    ax.set_xlim(min(left, 0), max(right, max(a["n_steps"] for a in anytime) + 1))
+    low = min(left, 0.8) if ax.get_xscale() == "log" else min(left, 0)
+    ax.set_xlim(low, max(right, max(a["n_steps"] for a in anytime) + 1))
 
 
 def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> Path:
@@ -301,7 +303,7 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     With per-step curves (``summary["curves"]``): one continuous line per (params id,
     training seed, eval seed) over every step with its 95% Wilson band, the requested
     ``n_steps`` marked on it with error bars, and the mean across seeds at those points as
-    a thick line, on a logarithmic error axis (the first steps are near chance). Without
+    a thick line, on logarithmic axes (the first steps are near chance). Without
     curves (older summaries): one thin line per seed pair through the requested points
     (dodged error bars when there is a single ``n_steps``), linear axes. With anytime points
     (``summary["anytime"]``): a dashed line per simulation of the error against the mean
@@ -330,7 +332,7 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     ax = fig.subplots()
     curves = summary.get("curves") or []
     colours = _recipe_colours(points)
-    if curves:
+    if curves:  # from step 1, on a log step axis: the short windows spread out
         _draw_curves(ax, curves, lines, colours)
     else:
         _draw_seed_lines(ax, lines, single=len(steps) == 1, colours=colours)
@@ -346,7 +348,9 @@ def plot_error_vs_steps(path: str | os.PathLike, summary: Mapping[str, Any]) -> 
     anytime = summary.get("anytime") or []
     if anytime:
         _draw_anytime(ax, anytime, colours)
-    ax.set_xticks(steps)
+    ticks = sorted({1, *steps}) if curves else steps
+    ax.set_xticks(ticks, [str(n) for n in ticks], minor=False)
+    ax.xaxis.set_minor_formatter("")
     ax.set_xlabel("timesteps per image (n_steps; anytime: mean steps used)" if anytime
                   else "timesteps per image (n_steps)")  # fmt: skip
     ax.set_ylabel("test error (%)")
