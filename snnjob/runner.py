@@ -74,6 +74,7 @@ def run_job(
         with EvalService(cfg, mnist.test_images[:n_test], mnist.test_labels[:n_test]) as service:
             # each parameter set is evaluated as soon as it is ready, while others train
             psets, sweeps = [], []
+            expected = 1 if params_file is not None else len(recipes) * len(cfg.train.seeds)
             ready = param_sets(cfg, run, *train, params_file=params_file, config_name=config_name,
                                progress=progress)  # fmt: skip
             with contextlib.closing(ready):  # an error here stops the trainers too
@@ -81,6 +82,10 @@ def run_job(
                     psets.append(pset)
                     ready_s = time.perf_counter() - t_start
                     stats = run_sweep(cfg, run, [pset], service, progress=progress)
+                    if len(psets) < expected:
+                        # trainings still to come: idle workers must not hold the CPUs
+                        # that waiting training actors need (a full cluster would deadlock)
+                        service.release()
                     sweeps.append({"recipe": pset.recipe, "train_seed": pset.train_seed,
                                    "ready_s": ready_s, **stats})  # fmt: skip
             order = [r.name for r in recipes]

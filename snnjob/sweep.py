@@ -119,6 +119,7 @@ class EvalService:
         self.workers_replaced = 0
         self.shards_resubmitted = 0
         self.started_at: float | None = None  # time.time() when the first worker was asked for
+        self.retired_builds, self.retired_peak_rss_mb = 0, 0.0  # of released workers
 
     def evaluate(
         self, tasks: list[ShardTask], *, workers: int, method: str = "evaluate"
@@ -199,6 +200,15 @@ class EvalService:
             "shard_simulation_s": outcome.wall_time_s,
         }
 
+    def release(self) -> None:
+        """Stop the idle workers, keeping their counters: their CPUs (GPUs) go back to the
+        cluster, to training actors that wait for them; :meth:`evaluate` starts new ones."""
+        with contextlib.suppress(Exception):  # statistics only
+            for s in self.worker_stats():
+                self.retired_builds += s.builds
+                self.retired_peak_rss_mb = max(self.retired_peak_rss_mb, s.peak_rss_mb)
+        self.close()
+
     def close(self) -> None:
         for worker in self.workers:
             ray.kill(worker)
@@ -258,8 +268,9 @@ def run_sweep(
     stats["shards_resubmitted"] = service.shards_resubmitted
     with contextlib.suppress(Exception):  # statistics only (the workers are idle now)
         workers = service.worker_stats()
-        stats["worker_builds"] = sum(s.builds for s in workers)
-        stats["worker_peak_rss_mb"] = max((s.peak_rss_mb for s in workers), default=0)
+        stats["worker_builds"] = service.retired_builds + sum(s.builds for s in workers)
+        stats["worker_peak_rss_mb"] = max([service.retired_peak_rss_mb,
+                                           *(s.peak_rss_mb for s in workers)])  # fmt: skip
         if first is not None:
             stats["first_shard"] = service.first_shard(workers, *first, since)
     return stats

@@ -50,7 +50,9 @@ def param_sets(
 
     A driver thread waits on the training actors, saves each result and kills each finished
     actor at once: its CPUs (or GPU) go to evaluation workers even while the caller is busy
-    (waiting for the caller to free them could deadlock a full cluster).
+    (waiting for the caller to free them could deadlock a full cluster). In turn the caller
+    releases its idle evaluation workers while trainings are still to come
+    (:meth:`snnjob.sweep.EvalService.release`).
     """
     if params_file is not None:
         yield _given(cfg, Path(params_file))

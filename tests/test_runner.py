@@ -284,6 +284,40 @@ def test_two_training_seeds_on_two_cpus_are_swept_as_ready_without_deadlock(
     assert len(set(table["params_id"].to_pylist())) == 2
 
 
+def test_an_idle_evaluation_pool_gives_its_cpus_to_a_waiting_trainer(first_run, mnist_dir,
+                                                                     tmp_path):  # fmt: skip
+    """Seed 0's parameters are in --out, seed 1 must train on both of the cluster's CPUs.
+    Seed 0's evaluation pool takes the CPUs first (the trainer first puts 60,000 training
+    images into the object store); once its sweep ends it must give them back, or the
+    trainer never starts (it did not: the job hung)."""
+    _, first, _ = first_run
+    out = tmp_path / "reused"
+    (out / "params").mkdir(parents=True)
+    for f in (first / "params").glob("seed-0.*"):
+        shutil.copy(f, out / "params" / f.name)
+    args = [
+        sys.executable, "-m", "snnjob.cli", "run", "--config", "tiny",
+        "--set", f"data.data_dir={mnist_dir}", "--set", "train.seeds=[0, 1]",
+        "--set", "train.epochs=0", "--set", "data.n_train=60000",  # epochs 0: no fitting
+        "--out", str(out), "--address", ray.get_runtime_context().gcs_address, "--no-progress",
+    ]  # fmt: skip
+    env = dict(os.environ, RAY_AUTH_MODE="token")
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = [line for line in proc.stderr.splitlines() if " snnjob." in line]
+    first_sweep = next(i for i, line in enumerate(log) if "evaluating 2 of 2 shards" in line)
+    trained = next(i for i, line in enumerate(log) if "training seed 1 done" in line)
+    assert first_sweep < trained, log  # seed 0 was evaluated while seed 1 waited to train
+    summary = json.loads((out / "summary.json").read_text())
+    per = summary["timings"]["per_params"]
+    assert [p["train_seed"] for p in per] == [0, 1] and all(p["tasks"] == 2 for p in per)
+    table = read_results(out)
+    assert check_coverage(table, 400) == {}
+    pids = {seed: {r["worker_pid"] for r in table.to_pylist() if r["train_seed"] == seed}
+            for seed in (0, 1)}  # fmt: skip
+    assert not pids[0] & pids[1], pids  # the first pool was released, seed 1 had a new one
+
+
 def test_rerun_resumes_without_duplicates(first_run):
     cfg, out, summary = first_run
     again = run_job(cfg, out, config_name="tiny", progress=False)
