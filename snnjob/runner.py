@@ -81,11 +81,10 @@ def run_job(
                 for pset in ready:
                     psets.append(pset)
                     ready_s = time.perf_counter() - t_start
-                    stats = run_sweep(cfg, run, [pset], service, progress=progress)
-                    if len(psets) < expected:
-                        # trainings still to come: idle workers must not hold the CPUs
-                        # that waiting training actors need (a full cluster would deadlock)
-                        service.release()
+                    # trainings still to come: idle workers must not hold the CPUs that
+                    # waiting training actors need (a full cluster would deadlock)
+                    stats = run_sweep(cfg, run, [pset], service, progress=progress,
+                                      release=len(psets) < expected)  # fmt: skip
                     sweeps.append({"recipe": pset.recipe, "train_seed": pset.train_seed,
                                    "ready_s": ready_s, **stats})  # fmt: skip
             order = [r.name for r in recipes]

@@ -200,13 +200,16 @@ class EvalService:
             "shard_simulation_s": outcome.wall_time_s,
         }
 
-    def release(self) -> None:
-        """Stop the idle workers, keeping their counters: their CPUs (GPUs) go back to the
+    def release(self, stats: list[WorkerStats] | None = None) -> None:
+        """Stop the idle workers, keeping their counters (``stats``, as just read by
+        :meth:`worker_stats`; None: read them now): their CPUs (GPUs) go back to the
         cluster, to training actors that wait for them; :meth:`evaluate` starts new ones."""
-        with contextlib.suppress(Exception):  # statistics only
-            for s in self.worker_stats():
-                self.retired_builds += s.builds
-                self.retired_peak_rss_mb = max(self.retired_peak_rss_mb, s.peak_rss_mb)
+        if stats is None:
+            with contextlib.suppress(Exception):  # statistics only
+                stats = self.worker_stats()
+        for s in stats or []:
+            self.retired_builds += s.builds
+            self.retired_peak_rss_mb = max(self.retired_peak_rss_mb, s.peak_rss_mb)
         self.close()
 
     def close(self) -> None:
@@ -228,8 +231,10 @@ def run_sweep(
     service: EvalService,
     *,
     progress: bool = True,
+    release: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate every (point, shard) not yet in ``run``; write each as it lands."""
+    """Evaluate every (point, shard) not yet in ``run``; write each as it lands. ``release``:
+    then stop the service's workers (:meth:`EvalService.release`)."""
     from snnjob.results.store import completed_shards
 
     tasks = plan_shards(cfg, psets, len(service.images))
@@ -266,6 +271,7 @@ def run_sweep(
     stats["workers_lost"] = service.workers_lost
     stats["workers_replaced"] = service.workers_replaced
     stats["shards_resubmitted"] = service.shards_resubmitted
+    workers = None
     with contextlib.suppress(Exception):  # statistics only (the workers are idle now)
         workers = service.worker_stats()
         stats["worker_builds"] = service.retired_builds + sum(s.builds for s in workers)
@@ -273,6 +279,8 @@ def run_sweep(
                                            *(s.peak_rss_mb for s in workers)])  # fmt: skip
         if first is not None:
             stats["first_shard"] = service.first_shard(workers, *first, since)
+    if release:  # with the counters just read: an unready worker is not waited for twice
+        service.release(workers)
     return stats
 
 
