@@ -16,7 +16,14 @@ import numpy as np
 import ray
 
 from snnjob.config import JobConfig, ModelConfig
-from snnjob.messages import ShardOutcome, ShardRequest, SpikeCounts, TrainOutcome, WorkerStats
+from snnjob.messages import (
+    EngineCheck,
+    ShardOutcome,
+    ShardRequest,
+    SpikeCounts,
+    TrainOutcome,
+    WorkerStats,
+)
 
 
 def _limit_threads(n_threads: int) -> None:
@@ -117,6 +124,8 @@ class EvalWorker:
     def __init__(self, model: ModelConfig, n_threads: int, *, xla: bool = False):
         t0 = time.perf_counter()
         _limit_threads(n_threads)
+        self.n_threads = int(n_threads)
+        self.gpu = bool(ray.get_gpu_ids())  # the compiled engine runs on it (JAX)
         import snnjob.evaluate  # noqa: F401 - TensorFlow and NengoDL, before the first request
         from snnjob.backend import use_xla
 
@@ -140,7 +149,6 @@ class EvalWorker:
         labels: np.ndarray,
     ) -> ShardOutcome:
         """Evaluate ``images[request.start:request.stop]``: counts, predictions, timings."""
-        from snnjob.evaluate import SpikingEvaluator
         from snnjob.params import params_sha256
 
         _injected_fault(request)
@@ -148,15 +156,7 @@ class EvalWorker:
         if request.simulator_key != self.key:
             self.close()
             t0 = time.perf_counter()
-            self.evaluator = SpikingEvaluator(
-                request.model or self.model,
-                params,
-                n_steps=request.n_steps,
-                seed=request.eval_seed,
-                minibatch_size=request.minibatch_size,
-                unroll=request.unroll,
-                rate=request.rate,
-            )
+            self.evaluator = self._evaluator(request, params)
             build_s = time.perf_counter() - t0
             self.key = request.simulator_key
             self.builds += 1
@@ -170,6 +170,9 @@ class EvalWorker:
             keep_traces=request.keep_traces,
             anytime=request.anytime,
         )
+        check = None
+        if self.evaluator.engine == "compiled" and request.verify_images > 0:
+            check = self._check(request, params, images[window], labels[window], res)
         return ShardOutcome(
             params_sha256=self._hashes[request.params_id],
             labels=res.labels,
@@ -184,7 +187,44 @@ class EvalWorker:
             traces=res.traces,
             anytime_errors=res.anytime_errors,
             anytime_steps=res.anytime_steps,
+            engine=self.evaluator.engine,
+            core=getattr(self.evaluator, "core_name", ""),
+            check=check,
         )
+
+    def _evaluator(self, request: ShardRequest, params: dict[str, np.ndarray], **overrides):
+        from snnjob.engines import make_evaluator
+
+        settings = dict(
+            n_steps=request.n_steps, seed=request.eval_seed,
+            minibatch_size=request.minibatch_size, unroll=request.unroll, rate=request.rate,
+            threads=self.n_threads, gpu=self.gpu,
+        )  # fmt: skip
+        return make_evaluator(
+            overrides.pop("engine", request.engine), request.model or self.model, params,
+            **{**settings, **overrides},
+        )  # fmt: skip
+
+    def _check(self, request, params, images, labels, res) -> EngineCheck:
+        """Run the shard's first ``request.verify_images`` images through NengoDL too and
+        compare (:mod:`snnjob.engines.check`): the job fails on a disagreement."""
+        from snnjob.engines.check import compare, verify
+
+        n = min(request.verify_images, len(images))
+        t0 = time.perf_counter()
+        reference = self._evaluator(
+            request, params, engine="nengo_dl", minibatch_size=min(n, request.minibatch_size)
+        )
+        try:
+            ref = reference.run(images[:n], labels[:n], readouts=request.readouts)
+        finally:
+            reference.close()
+        mine = {t: out[:n] for t, out in res.readouts.items()}
+        check = compare(mine, ref.readouts, n_steps=request.n_steps,
+                        wall_time_s=time.perf_counter() - t0)  # fmt: skip
+        verify(check, what=f"parameter set {request.params_id}, evaluation seed "
+                           f"{request.eval_seed}")  # fmt: skip
+        return check
 
     def spike_statistics(
         self,
@@ -200,11 +240,20 @@ class EvalWorker:
         from snnjob.params import params_sha256
         from snnjob.spikes import count_spikes
 
-        counts = count_spikes(
-            request.model or self.model, params, images[request.start : request.stop],
-            n_steps=request.n_steps, seed=request.eval_seed,
-            minibatch_size=request.minibatch_size, unroll=request.unroll,
-        )  # fmt: skip
+        window = images[request.start : request.stop]
+        if request.engine == "compiled":  # counted in the simulation itself
+            from snnjob.engines.compiled import spike_counts
+
+            counts = spike_counts(
+                request.model or self.model, params, window, n_steps=request.n_steps,
+                seed=request.eval_seed, threads=self.n_threads, gpu=self.gpu,
+            )  # fmt: skip
+        else:
+            counts = count_spikes(
+                request.model or self.model, params, window,
+                n_steps=request.n_steps, seed=request.eval_seed,
+                minibatch_size=request.minibatch_size, unroll=request.unroll,
+            )  # fmt: skip
         return dataclasses.replace(
             counts, params_sha256=params_sha256(params), node=_node(), pid=os.getpid()
         )

@@ -25,6 +25,7 @@ from snnjob.configfields import (
     check_seeds,
     coerce,
 )
+from snnjob.engines import ENGINES
 from snnjob.errors import ConfigError
 from snnjob.recipes import expand_recipes, parse_grid, parse_recipes
 
@@ -174,6 +175,11 @@ class EvalConfig:
     image stops early (:mod:`snnjob.anytime`); one anytime point each (empty: off).
     ``spike_stats_images``: spike statistics per LIF layer (``OUT/spikes``) on the first N
     test images at the longest ``n_steps`` and the first evaluation seed; 0: off.
+    ``engine``: ``compiled`` (the whole simulation as one compiled program, checked against
+    NengoDL in every job) or ``nengo_dl`` (the NengoDL simulator, the reference; ``unroll``
+    and ``xla`` apply to it only). ``verify_images``: with the compiled engine, the first N
+    test images of every (parameter set, evaluation seed) also run through NengoDL on the
+    worker, and a disagreement beyond the engine's contract fails the job; 0: no check.
     """
 
     n_steps: tuple[int, ...] = (30,)
@@ -186,6 +192,8 @@ class EvalConfig:
     xla: bool = True
     anytime_thresholds: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
     spike_stats_images: int = 200
+    engine: str = "compiled"
+    verify_images: int = 50
 
     def validate(self) -> None:
         if not self.n_steps:
@@ -205,6 +213,8 @@ class EvalConfig:
         check_positive("eval.shard_size", self.shard_size)
         check_positive("eval.unroll", self.unroll)
         check_non_negative("eval.spike_stats_images", self.spike_stats_images)
+        check_choice("eval.engine", self.engine, ENGINES)
+        check_non_negative("eval.verify_images", self.verify_images)
         for t in self.anytime_thresholds:
             if not 0 <= t < float("inf"):
                 raise ConfigError(f"eval.anytime_thresholds must be finite and >= 0, got {t}")

@@ -43,6 +43,12 @@ class ShardRequest:
     model
         The model config to build the simulator from: the parameter set's (in a recipe
         sweep each recipe has its own); None: the worker's (the job's).
+    engine
+        Evaluation engine (``eval.engine``); ``compiled`` falls back to ``nengo_dl`` where
+        it cannot run the request (rate mode).
+    verify_images
+        With the compiled engine: the first N images of this shard also run through NengoDL
+        and must agree (the job's self-check; 0: none).
     """
 
     params_id: str
@@ -57,12 +63,27 @@ class ShardRequest:
     keep_traces: int = 0
     anytime: tuple[float, ...] = ()
     model: ModelConfig | None = None
+    engine: str = "nengo_dl"
+    verify_images: int = 0
 
     @property
     def simulator_key(self) -> tuple:
         """Requests with the same key run on the same simulator (no rebuild)."""
         return (self.params_id, self.n_steps, self.eval_seed, self.minibatch_size,
-                self.unroll, self.rate, self.model)  # fmt: skip
+                self.unroll, self.rate, self.model, self.engine)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EngineCheck:
+    """The self-check of one shard: its first images run through both engines."""
+
+    n_images: int
+    n_steps: int
+    readouts: tuple[int, ...]
+    mismatches: dict[int, int]  # readout step -> images whose predictions differ
+    max_abs_diff: float  # largest |compiled - nengo_dl| filtered output at any readout
+    output_scale: float  # largest |nengo_dl| filtered output there
+    wall_time_s: float  # NengoDL build and run
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,9 @@ class ShardOutcome:
     traces: np.ndarray | None = None  # (k, n_steps, N_CLASSES) when requested
     anytime_errors: np.ndarray | None = None  # (k,) int64 per request.anytime threshold
     anytime_steps: np.ndarray | None = None  # (k,) int64 steps used, summed over images
+    engine: str = "nengo_dl"  # the engine that ran it
+    core: str = ""  # the compiled engine's core (cpu, jax) where it ran
+    check: EngineCheck | None = None  # the self-check against NengoDL, where it ran
 
     def n_errors(self, step: int) -> int:
         """Errors when reading the output at ``step``."""

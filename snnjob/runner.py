@@ -96,6 +96,7 @@ def run_job(
                             redraw=sweep["tasks"] > sweep["skipped"])  # fmt: skip
         summary.update(
             config_name=config_name,
+            engine=engine_summary(cfg, sweeps, _previous_engine(run)),
             params=[_describe(p) for p in psets],
             timings={
                 "total_wall_time_s": time.perf_counter() - t_start,
@@ -115,6 +116,29 @@ def by_recipe(summary: dict, psets: list[ParamSet], recipes: list) -> None:
 
     label_recipes(summary, {p.id: p.recipe for p in psets}, [r.name for r in recipes])
     summary["recipes"] = summarize_recipes(summary, [r.as_dict() for r in recipes])
+
+
+def engine_summary(cfg: JobConfig, sweeps: list[dict[str, Any]], before: Any) -> dict:
+    """What ran the spiking evaluation: the engine asked for, the engines and cores that
+    ran this invocation's shards, and the self-checks against NengoDL (with their cost)."""
+    from snnjob.engines import unsupported
+    from snnjob.engines.check import CONTRACT_AGREEMENT, MAX_RELATIVE_DIFF
+
+    used = sorted({e for s in sweeps for e in s.get("engines", [])})
+    checks = [c for s in sweeps for c in s.get("engine_checks", [])]
+    out = {
+        "requested": cfg.eval.engine,
+        "used": used,
+        "cores": sorted({c for s in sweeps for c in s.get("cores", [])}),
+        "rate_mode": "nengo_dl" if unsupported(cfg.eval.engine, rate=True) else cfg.eval.engine,
+        "verify_images": cfg.eval.verify_images if cfg.eval.engine == "compiled" else 0,
+        "contract": {"agreement": CONTRACT_AGREEMENT, "max_relative_diff": MAX_RELATIVE_DIFF},
+        "checks": checks,
+        "check_wall_time_s": sum(c["wall_time_s"] for c in checks),
+    }
+    if not used and isinstance(before, dict):  # nothing evaluated now: keep what ran then
+        return {**before, "requested": cfg.eval.engine}
+    return out
 
 
 def _rank(order, value) -> int:
@@ -262,6 +286,16 @@ def _previous_rate_mode(run: RunDir, psets: list[ParamSet], n_images: int) -> li
     if [(r["params_id"], r["train_seed"], r["n_images"]) for r in rows] != wanted:
         return None
     return rows
+
+
+def _previous_engine(run: RunDir) -> dict | None:
+    """The last summary's ``engine`` section (for a re-run that evaluates nothing)."""
+    from snnjob.results.summary import load_summary
+
+    try:
+        return load_summary(run.summary).get("engine")
+    except (OSError, ValueError):
+        return None
 
 
 def _point_of(row: dict):

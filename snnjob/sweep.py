@@ -83,7 +83,8 @@ def plan_shards(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[Sh
     anytime = tuple(e.anytime_thresholds)
     return [
         ShardTask(p, i, ShardRequest(p.id, a, b, steps[-1], s, e.minibatch_size, e.unroll,
-                                     steps, anytime=anytime, model=p.model))
+                                     steps, anytime=anytime, model=p.model, engine=e.engine,
+                                     verify_images=e.verify_images if i == 0 else 0))
         for p in psets
         for s in e.seeds
         for i, (a, b) in enumerate(bounds)
@@ -253,11 +254,16 @@ def run_sweep(
     )  # fmt: skip
     bar = _progress_bar(len(tasks), stats["skipped"], enabled=progress)
     t0, since, images, image_steps, first = time.perf_counter(), time.time(), 0, 0, None
+    engines, cores, checks = set(), set(), []
     try:
         for task, outcome in service.evaluate(todo, workers=n_workers):
             if not images:
                 first = (outcome, time.time())
             write_task(cfg, run, task, outcome)
+            engines.add(outcome.engine)
+            cores.update([outcome.core] if outcome.core else [])
+            if outcome.check is not None:
+                checks.append(_check_row(task, outcome.check))
             images += outcome.n_images
             image_steps += outcome.n_images * task.request.n_steps
             bar.update(1)
@@ -266,6 +272,8 @@ def run_sweep(
     finally:
         bar.close()
     stats["eval_wall_time_s"] = time.perf_counter() - t0
+    stats["engines"], stats["cores"] = sorted(engines), sorted(cores)
+    stats["engine_checks"] = checks
     stats["images_evaluated"] = images
     stats["image_steps_simulated"] = image_steps
     stats["workers_lost"] = service.workers_lost
@@ -328,7 +336,7 @@ def rate_mode_errors(cfg: JobConfig, psets: list[ParamSet], service: EvalService
     bounds = shard_bounds(len(service.images), e.effective_shard_size)
     tasks = [
         ShardTask(p, i, ShardRequest(p.id, a, b, 1, 0, e.minibatch_size, 1, (1,), rate=True,
-                                     model=p.model))
+                                     model=p.model, engine=e.engine))
         for p in psets
         for i, (a, b) in enumerate(bounds)
     ]  # fmt: skip
@@ -356,7 +364,7 @@ def output_traces(
     """The first ``k`` test images' filtered outputs at every step (for the plots)."""
     e = cfg.eval
     request = ShardRequest(pset.id, 0, k, n_steps, eval_seed, e.minibatch_size, e.unroll,
-                           keep_traces=k, model=pset.model)  # fmt: skip
+                           keep_traces=k, model=pset.model, engine=e.engine)  # fmt: skip
     ((_, outcome),) = service.evaluate([ShardTask(pset, 0, request)], workers=1)
     return outcome
 
@@ -367,10 +375,24 @@ def spike_counts(
     """Spikes of every LIF neuron over the first ``k`` test images (the spike statistics)."""
     e = cfg.eval
     mb = min(e.minibatch_size, k)
-    request = ShardRequest(pset.id, 0, k, n_steps, eval_seed, mb, e.unroll, model=pset.model)
+    request = ShardRequest(
+        pset.id, 0, k, n_steps, eval_seed, mb, e.unroll, model=pset.model, engine=e.engine
+    )
     tasks = [ShardTask(pset, 0, request)]
     ((_, counts),) = service.evaluate(tasks, workers=1, method="spike_statistics")
     return counts
+
+
+def _check_row(task: ShardTask, check) -> dict[str, Any]:
+    """One self-check (:class:`~snnjob.messages.EngineCheck`) for ``summary.json``."""
+    return {
+        "params_id": task.pset.id, "recipe": task.pset.recipe,
+        "train_seed": task.pset.train_seed, "eval_seed": task.request.eval_seed,
+        "n_images": check.n_images, "n_steps": check.n_steps,
+        "mismatches": {str(t): k for t, k in check.mismatches.items()},
+        "max_abs_diff": check.max_abs_diff, "output_scale": check.output_scale,
+        "wall_time_s": check.wall_time_s,
+    }  # fmt: skip
 
 
 def _shard_row(task: ShardTask, outcome: ShardOutcome, step: int) -> dict[str, Any]:
