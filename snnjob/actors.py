@@ -193,7 +193,7 @@ class EvalWorker:
         )
 
     def _evaluator(self, request: ShardRequest, params: dict[str, np.ndarray], **overrides):
-        from snnjob.engines import make_evaluator
+        from snnjob.engines.factory import make_evaluator
 
         settings = dict(
             n_steps=request.n_steps, seed=request.eval_seed,

@@ -19,93 +19,23 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import ray
 
 from snnjob.config import JobConfig
-from snnjob.errors import ConfigError, RunDirError, SnnjobError
+from snnjob.engines.check import check_row
+from snnjob.errors import RunDirError, SnnjobError
 from snnjob.messages import ShardOutcome, ShardRequest, SpikeCounts, WorkerStats
 from snnjob.params import ParamSet
-from snnjob.results import PointKey
+from snnjob.plan import ShardTask, plan_shards, pool_size, shard_bounds
 from snnjob.results.summary import wilson_interval
 from snnjob.rundir import RunDir
 from snnjob.scheduler import Scheduler
 from snnjob.session import cluster_info
 
 log = logging.getLogger(__name__)
-
-
-def shard_bounds(n_items: int, shard_size: int) -> list[tuple[int, int]]:
-    """Split ``range(n_items)`` into consecutive ``(start, stop)`` shards of ``shard_size``
-    (the last may be shorter), covering every index exactly once.
-
-    Raises ``ValueError`` if either size is not a positive integer.
-    """
-    for label, value in (("n_items", n_items), ("shard_size", shard_size)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-            raise ValueError(f"{label} must be a positive integer, got {value!r}")
-    n_items, shard_size = int(n_items), int(shard_size)
-    return [(start, min(start + shard_size, n_items)) for start in range(0, n_items, shard_size)]
-
-
-@dataclass(frozen=True)
-class ShardTask:
-    """One shard of one simulation: a parameter set, an evaluation seed, a range of images.
-
-    The simulation runs the longest ``n_steps`` of the sweep once and is read at every
-    requested ``n_steps`` (``request.readouts``): one sweep point each.
-    """
-
-    pset: ParamSet
-    shard_id: int
-    request: ShardRequest
-
-    @property
-    def points(self) -> list[PointKey]:
-        r = self.request
-        steps = r.readouts or (r.n_steps,)
-        return [PointKey(self.pset.id, self.pset.train_seed, n, r.eval_seed) for n in steps]
-
-    def __str__(self) -> str:
-        r = self.request
-        return f"shard {self.shard_id} of p-{self.pset.id}_t-{self.pset.train_seed}_s-{r.eval_seed}"
-
-
-def plan_shards(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[ShardTask]:
-    """Every (params, eval seed) x shard, params-major (workers rebuild less); each task
-    simulates ``max(eval.n_steps)`` steps once and reads every requested ``n_steps``."""
-    e = cfg.eval
-    bounds = shard_bounds(n_images, e.effective_shard_size)
-    steps = tuple(sorted(set(e.n_steps)))
-    anytime = tuple(e.anytime_thresholds)
-    return [
-        ShardTask(p, i, ShardRequest(p.id, a, b, steps[-1], s, e.minibatch_size, e.unroll,
-                                     steps, anytime=anytime, model=p.model, engine=e.engine,
-                                     verify_images=e.verify_images if i == 0 else 0))
-        for p in psets
-        for s in e.seeds
-        for i, (a, b) in enumerate(bounds)
-    ]  # fmt: skip
-
-
-def pool_size(cfg: JobConfig, info: dict[str, Any], n_tasks: int) -> int:
-    """Workers to start: ``resources.workers``, else as many as the cluster fits."""
-    r = cfg.resources
-    if r.workers is not None:
-        return max(1, min(r.workers, n_tasks))
-    n = int(info["cpus"] // r.cpus_per_worker)
-    if r.gpus_per_worker > 0:
-        n = min(n, int(info["gpus"] // r.gpus_per_worker))
-    if n < 1:
-        raise ConfigError(
-            f"the cluster ({info['cpus']:g} CPUs, {info['gpus']:g} GPUs) cannot fit one worker "
-            f"of resources.cpus_per_worker={r.cpus_per_worker}, "
-            f"resources.gpus_per_worker={r.gpus_per_worker}"
-        )
-    return max(1, min(n, n_tasks))
 
 
 class EvalService:
@@ -254,16 +184,24 @@ def run_sweep(
     )  # fmt: skip
     bar = _progress_bar(len(tasks), stats["skipped"], enabled=progress)
     t0, since, images, image_steps, first = time.perf_counter(), time.time(), 0, 0, None
-    engines, cores, checks = set(), set(), []
+    used, checks = set(), []  # (engine, core) pairs; the self-checks against NengoDL
     try:
         for task, outcome in service.evaluate(todo, workers=n_workers):
             if not images:
                 first = (outcome, time.time())
             write_task(cfg, run, task, outcome)
-            engines.add(outcome.engine)
-            cores.update([outcome.core] if outcome.core else [])
+            used.add((outcome.engine, outcome.core))
             if outcome.check is not None:
-                checks.append(_check_row(task, outcome.check))
+                p = task.pset
+                checks.append(
+                    check_row(
+                        outcome.check,
+                        params_id=p.id,
+                        recipe=p.recipe,
+                        train_seed=p.train_seed,
+                        eval_seed=task.request.eval_seed,
+                    )
+                )
             images += outcome.n_images
             image_steps += outcome.n_images * task.request.n_steps
             bar.update(1)
@@ -272,7 +210,10 @@ def run_sweep(
     finally:
         bar.close()
     stats["eval_wall_time_s"] = time.perf_counter() - t0
-    stats["engines"], stats["cores"] = sorted(engines), sorted(cores)
+    stats["engines"], stats["cores"] = (
+        sorted({e for e, _ in used}),
+        sorted({c for _, c in used if c}),
+    )
     stats["engine_checks"] = checks
     stats["images_evaluated"] = images
     stats["image_steps_simulated"] = image_steps
@@ -383,18 +324,6 @@ def spike_counts(
     return counts
 
 
-def _check_row(task: ShardTask, check) -> dict[str, Any]:
-    """One self-check (:class:`~snnjob.messages.EngineCheck`) for ``summary.json``."""
-    return {
-        "params_id": task.pset.id, "recipe": task.pset.recipe,
-        "train_seed": task.pset.train_seed, "eval_seed": task.request.eval_seed,
-        "n_images": check.n_images, "n_steps": check.n_steps,
-        "mismatches": {str(t): k for t, k in check.mismatches.items()},
-        "max_abs_diff": check.max_abs_diff, "output_scale": check.output_scale,
-        "wall_time_s": check.wall_time_s,
-    }  # fmt: skip
-
-
 def _shard_row(task: ShardTask, outcome: ShardOutcome, step: int) -> dict[str, Any]:
     r = task.request
     return {
@@ -424,12 +353,6 @@ def _progress_bar(total: int, initial: int, *, enabled: bool):
     from tqdm import tqdm
 
     tty = sys.stderr.isatty()
-    return tqdm(
-        total=total,
-        initial=initial,
-        unit="shard",
-        desc="spiking eval",
-        disable=not enabled,
-        mininterval=0.5 if tty else 10.0,
-        dynamic_ncols=tty,
-    )
+    return tqdm(total=total, initial=initial, unit="shard", desc="spiking eval",
+                disable=not enabled, mininterval=0.5 if tty else 10.0,
+                dynamic_ncols=tty)  # fmt: skip

@@ -10,6 +10,7 @@ Results go through the same minibatch loop as the ``nengo_dl`` engine's
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -17,21 +18,32 @@ import numpy as np
 from snnjob.engines.base import Evaluator
 from snnjob.engines.program import Program, build_program
 
+log = logging.getLogger(__name__)
+
+
+def choose_core(gpu: bool, jax_gpus: int) -> tuple[str, str]:
+    """``(core, why)``: ``jax`` on a worker given a GPU that JAX sees, else ``cpu``."""
+    if not gpu:
+        return "cpu", "no GPU given to this worker"
+    if jax_gpus < 1:
+        return "cpu", (
+            "this worker was given a GPU, but JAX sees none (install a CUDA build of jaxlib "
+            "on the GPU nodes); running on the CPU"
+        )
+    return "jax", "JAX on the worker's GPU"
+
 
 def select_core(program: Program, *, threads: int = 1, gpu: bool = False):
-    """The core that runs ``program``: JAX on a GPU when ``gpu`` and JAX sees one, else the
-    numba CPU core with ``threads`` threads (``RuntimeError`` when a GPU was asked for and
-    JAX has none: a worker given a GPU should use it, not quietly fall back)."""
-    if gpu:
-        devices = gpu_devices()
-        if not devices:
-            raise RuntimeError(
-                "this worker was given a GPU, but JAX sees none (install a CUDA build of "
-                "jaxlib on the GPU nodes, or set resources.gpus_per_worker=0)"
-            )
+    """The core that runs ``program`` (:func:`choose_core`): JAX on the worker's GPU, or the
+    numba CPU core with ``threads`` threads (with a warning when a GPU goes unused)."""
+    devices = gpu_devices() if gpu else []
+    core, why = choose_core(gpu, len(devices))
+    if core == "jax":
         from snnjob.engines.jax_core import JaxCore
 
         return JaxCore(program, device=devices[0])
+    if gpu:
+        log.warning(why)
     from snnjob.engines.cpu_runner import CpuCore
 
     return CpuCore(program, threads=threads)

@@ -30,7 +30,8 @@ from numba import njit
 # geometry table, one row per LIF layer (int64):
 G_HIN, G_WIN, G_CIN, G_K, G_S, G_HOUT, G_WOUT, G_COUT, G_POOL, G_HP, G_WP = range(11)
 # float32 constants: dt, tau_rc, tau_ref, min_voltage, alpha, decay, 1 - decay, probe a, b
-C_DT, C_TAU_RC, C_TAU_REF, C_VMIN, C_ALPHA, C_DECAY, C_DECAY1, C_PA, C_PB = range(9)
+C_DT, C_TAU_RC, C_TAU_REF, C_VMIN, C_ALPHA, C_DECAY, C_DECAY1, C_PA, C_PB, C_LAG = range(10)
+# (C_LAG: 1 when the probe has a synapse, an update that NengoDL's probe reads one step late)
 
 
 @njit(cache=True, inline="always")
@@ -149,8 +150,8 @@ def _simulate_one(  # noqa: C901 - one fused loop, on purpose
     dense_b, consts, filtered, trace, counts,
 ):  # fmt: skip
     """Simulate one image for ``n_steps``: ``trace`` (n_steps, n_out) gets what NengoDL's
-    filtered output probe reads at every step (the filter state before that step's update:
-    step 1 reads 0); ``counts`` (neurons, or empty) gets each neuron's spikes."""
+    filtered output probe reads at every step (with a synapse, the filter state before that
+    step's update: step 1 reads 0); ``counts`` (neurons, or empty) gets each neuron's spikes."""
     n_layers = geom.shape[0]
     n_out = dense_b.shape[0]
     n_total = noff[n_layers]
@@ -163,6 +164,7 @@ def _simulate_one(  # noqa: C901 - one fused loop, on purpose
     decay1 = consts[C_DECAY1]
     pa = consts[C_PA]
     pb = consts[C_PB]
+    lag = consts[C_LAG] > 0
     zero = np.float32(0.0)
     one = np.float32(1.0)
     quarter = np.float32(0.25)
@@ -276,8 +278,11 @@ def _simulate_one(  # noqa: C901 - one fused loop, on purpose
             if filtered:
                 a = decay * dense_filt[o] + decay1 * a
                 dense_filt[o] = a
-            trace[t, o] = y[o]  # the probe reads the filter before this step's update
-            y[o] = pa * y[o] + pb * (a + dense_b[o])
+            if lag:  # the probe reads the filter before this step's update
+                trace[t, o] = y[o]
+                y[o] = pa * y[o] + pb * (a + dense_b[o])
+            else:  # no synapse: the probe reads the output itself
+                trace[t, o] = a + dense_b[o]
 
 
 @njit(cache=True, nogil=True)

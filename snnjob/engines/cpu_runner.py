@@ -38,7 +38,7 @@ class CpuCore:
         c = p.float32_constants()
         self.consts = np.array(
             [c["dt"], c["tau_rc"], c["tau_ref"], c["min_voltage"], c["alpha"], c["decay"],
-             c["decay1"], c["probe_a"], c["probe_b"]],
+             c["decay1"], c["probe_a"], c["probe_b"], np.float32(p.probe_lag)],
             np.float32,
         )  # fmt: skip
         self.filtered = bool(p.tau_out > 0)

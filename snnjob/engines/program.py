@@ -69,6 +69,7 @@ class Program:
     tau_out: float  # layer_synapse; 0: plain LIF
     probe_a: float  # probe filter y = a * y + b * x (NengoDL's LowpassBuilder coefficients)
     probe_b: float
+    probe_lag: bool = True  # a synapse on the probe: NengoDL's probe reads it one step late
     meta: dict = field(default_factory=dict)
 
     @property
@@ -96,7 +97,7 @@ class Program:
     # ---- files (npz + JSON header, no pickle) ----
 
     _SCALARS = ("dt", "tau_rc", "tau_ref", "min_voltage", "amplitude", "tau_out", "probe_a",
-                "probe_b")  # fmt: skip
+                "probe_b", "probe_lag")  # fmt: skip
     _PER_LAYER = ("kernels", "conv_biases", "gains", "biases", "voltages", "refractory")
 
     def save(self, path: str | Path) -> None:
@@ -215,5 +216,6 @@ def build_program(model_cfg, params: dict[str, np.ndarray], seed: int) -> Progra
         dt=float(model.dt), tau_rc=float(neuron_type.tau_rc), tau_ref=float(neuron_type.tau_ref),
         min_voltage=float(neuron_type.min_voltage), amplitude=float(neuron_type.amplitude),
         tau_out=float(getattr(neuron_type, "tau_out", 0.0)), probe_a=a, probe_b=b,
+        probe_lag=probe_syn is not None,
         meta={"preset": model_cfg.preset, "eval_seed": int(seed)},
     )  # fmt: skip
