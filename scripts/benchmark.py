@@ -11,7 +11,13 @@ every run.
   plain_notebook plain NengoDL exactly as the notebook: all N images tiled over n_steps, one
                  predict, NengoDL's default unroll_simulation (1)
   plain_tiled    plain_notebook with unroll_simulation=10 (plain NengoDL, tuned)
-  snnjob_stream  snnjob's SpikingEvaluator in one process (one minibatch in memory at a time)
+  snnjob_stream  the nengo_dl engine (snnjob's SpikingEvaluator) in one process (one minibatch
+                 in memory at a time)
+  engine_stream  the compiled engine (snnjob's default) in one process, as many threads as
+                 CPUs (plain NengoDL's TensorFlow uses them all too); then the nengo_dl engine
+                 on the same images: engine_agreement, the fraction of identical predictions
+  engine_stream1 engine_stream on one thread (per core)
+  engine_sweep   the compiled engine's sweep: one simulation of max(--sweep-steps), read at each
   plain_synapse  plain_tiled with a Lowpass(--layer-synapse) synapse on each connection out of
                  a LIF layer: model.layer_synapse written the plain Nengo way
   snnjob_filtered  snnjob_stream with model.layer_synapse=--layer-synapse (FilteredLIF neurons)
@@ -47,6 +53,9 @@ VARIANTS = (
     "plain_notebook",
     "plain_tiled",
     "snnjob_stream",
+    "engine_stream",
+    "engine_stream1",
+    "engine_sweep",
     "plain_synapse",
     "snnjob_filtered",
     "snnjob_ray",
@@ -64,9 +73,10 @@ VARIANTS = (
 ONCE = {"worker_rss_200"}  # memory, not speed: one run even with --repeat
 
 
-QUICK_VARIANTS = ("plain_notebook", "plain_tiled", "snnjob_stream", "plain_sweep", "snnjob_sweep",
-                  "plain_fit", "snnjob_train", "snnjob_ray1", "snnjob_ray2", "snnjob_ray1x2",
-                  "tiny_eval", "conv_peak", "worker_rss_200")  # fmt: skip
+QUICK_VARIANTS = ("plain_notebook", "plain_tiled", "snnjob_stream", "engine_stream",
+                  "engine_stream1", "plain_sweep", "snnjob_sweep", "engine_sweep", "plain_fit",
+                  "snnjob_train", "snnjob_ray1", "snnjob_ray2", "snnjob_ray1x2", "tiny_eval",
+                  "conv_peak", "worker_rss_200")  # fmt: skip
 
 
 def _data(args):
@@ -85,7 +95,7 @@ def _params(args, *overrides: str):
     return cfg, params
 
 
-def run_variant(args) -> dict:
+def run_variant(args) -> dict:  # noqa: C901 - one branch per variant
     import numpy as np
 
     from snnjob.config import load_config
@@ -93,8 +103,10 @@ def run_variant(args) -> dict:
     m = _data(args)
     x, y = m.test_images[: args.n_images], m.test_labels[: args.n_images]
     out: dict = {"variant": args.variant}
-    if args.variant in ("plain_sweep", "snnjob_sweep"):
+    if args.variant in ("plain_sweep", "snnjob_sweep", "engine_sweep"):
         out.update(_sweep(args, x, y))
+    elif args.variant in ("engine_stream", "engine_stream1"):
+        out.update(_engine(args, x, y))
     elif args.variant in (
         "plain_notebook", "plain_tiled", "plain_synapse", "snnjob_stream", "snnjob_filtered"
     ):  # fmt: skip
@@ -258,6 +270,14 @@ def _sweep(args, x, y) -> dict:
                 set_layer_params(h, params)
                 data = sim.predict({h.inp: np.tile(x[:, None, :], (1, n, 1))})
             preds[n] = np.argmax(data[h.out_p_filt][:, -1], axis=1)
+    elif args.variant == "engine_sweep":
+        from snnjob.engines.compiled import CompiledEvaluator
+
+        with CompiledEvaluator(cfg.model, params, n_steps=steps[-1], seed=0,
+                               minibatch_size=cfg.eval.minibatch_size,
+                               threads=os.cpu_count() or 1) as ev:  # fmt: skip
+            res = ev.run(x, y, readouts=tuple(steps))
+        preds = {n: res.predictions_at(n) for n in steps}
     else:
         use_xla(cfg.eval.xla)  # as the evaluation workers do
         with SpikingEvaluator(cfg.model, params, n_steps=steps[-1], seed=0,
@@ -272,6 +292,40 @@ def _sweep(args, x, y) -> dict:
         "errors": {str(n): int(np.sum(preds[n] != y)) for n in steps},
         "image_steps_per_s": len(x) * sum(steps) / wall,  # of the points delivered
     }
+
+
+def _engine(args, x, y) -> dict:
+    """The compiled engine in one process (build included in build_s, not in the speed),
+    then the nengo_dl engine (no XLA: the reference) on the same images for agreement."""
+    import numpy as np
+
+    from snnjob.engines.compiled import CompiledEvaluator
+    from snnjob.evaluate import SpikingEvaluator
+
+    cfg, params = _params(args)
+    threads = 1 if args.variant == "engine_stream1" else os.cpu_count() or 1
+    t0 = time.perf_counter()
+    with CompiledEvaluator(
+        cfg.model,
+        params,
+        n_steps=args.n_steps,
+        seed=0,
+        minibatch_size=cfg.eval.minibatch_size,
+        threads=threads,
+    ) as ev:
+        build = time.perf_counter() - t0
+        ev.run(x[:2], y[:2])  # numba's compiled loop: loaded from its cache (or compiled)
+        res = ev.run(x, y)  # fmt: skip
+    out = {"build_s": build, "run_s": res.wall_time_s, "threads": threads,
+           "errors": int(np.sum(res.predictions != y)),
+           "image_steps_per_s": len(x) * args.n_steps / res.wall_time_s}  # fmt: skip
+    if args.variant == "engine_stream":
+        with SpikingEvaluator(cfg.model, params, n_steps=args.n_steps, seed=0,
+                              minibatch_size=cfg.eval.minibatch_size) as ref:  # fmt: skip
+            r = ref.run(x, y)
+        out["agreement"] = float(np.mean(r.predictions == res.predictions))
+        out["max_abs_output_diff"] = float(np.max(np.abs(r.outputs - res.outputs)))
+    return out
 
 
 def _conv_peak() -> dict:
@@ -373,6 +427,7 @@ def _ratios(by: dict) -> dict:
         )
     if "tiny_eval" in by:
         ratios["tiny_eval_wall_s"] = by["tiny_eval"]["run_s"]
+    ratios.update(_engine_ratios(by))
     if "worker_rss_200" in by:
         ratios["eval_worker_peak_rss_gb_200_steps"] = (
             by["worker_rss_200"]["worker_peak_rss_mb"] / 1024
@@ -387,6 +442,37 @@ def _ratios(by: dict) -> dict:
             by["snnjob_stream"]["peak_rss_mb"] / by["plain_tiled"]["peak_rss_mb"]
         )
     return ratios
+
+
+def _engine_ratios(by: dict) -> dict:
+    """The compiled engine against plain NengoDL (issue targets in the README)."""
+    from snnjob.architecture import flops_per_image_step
+
+    out = {}
+    speed = "image_steps_per_s"
+    if "engine_stream" in by:
+        e = by["engine_stream"]
+        for name, base in (("engine_eval_ratio", "plain_notebook"),
+                           ("engine_eval_ratio_tuned", "plain_tiled"),
+                           ("engine_over_nengo_dl_engine", "snnjob_stream")):  # fmt: skip
+            if base in by:
+                out[name] = e[speed] / by[base][speed]
+        if "conv_peak" in by:
+            out["engine_peak_fraction"] = (
+                e[speed] * flops_per_image_step("seed") / 1e9 / by["conv_peak"]["gflops"]
+            )
+        out["engine_agreement"] = e.get("agreement")
+    if "engine_stream1" in by and "plain_notebook" in by:
+        out["engine_eval_ratio_1_thread"] = (
+            by["engine_stream1"][speed] / by["plain_notebook"][speed]
+        )
+    if "plain_sweep" in by and "engine_sweep" in by:
+        out["engine_sweep_ratio"] = by["plain_sweep"]["run_s"] / by["engine_sweep"]["run_s"]
+    if "worker_rss_200" in by:  # a real job's worker: the default (compiled) engine
+        out["engine_worker_peak_rss_gb_200_steps"] = (
+            by["worker_rss_200"]["worker_peak_rss_mb"] / 1024
+        )
+    return out
 
 
 def main() -> int:

@@ -67,7 +67,8 @@ def compare_run(config: str, params_path: str, args) -> dict:
             "output_scale": float(np.max(np.abs(b.readouts[t]))),
         })  # fmt: skip
     return {
-        "config": config, "params": str(params_path), "params_epochs": meta.get("epochs"),
+        "config": config, "params": str(params_path),
+        "params_epochs": (meta.get("metrics") or {}).get("epochs"),
         "eval_seed": args.eval_seed, "points": rows,
         "image_steps_per_s": {"compiled": len(y) * steps[-1] / a.wall_time_s,
                               "nengo_dl": len(y) * steps[-1] / b.wall_time_s},
@@ -77,7 +78,8 @@ def compare_run(config: str, params_path: str, args) -> dict:
 
 def contract_holds(run: dict) -> bool:
     return all(
-        r["identical_predictions"] >= 0.9995 and abs(r["errors_compiled"] - r["errors_nengo_dl"]) <= 2
+        r["identical_predictions"] >= 0.9995
+        and abs(r["errors_compiled"] - r["errors_nengo_dl"]) <= 2
         for r in run["points"]
     )
 
@@ -109,12 +111,16 @@ def main() -> int:
         for r in run["points"]:
             print(f"| {run['config']} | {r['n_steps']} | {r['errors_compiled']} | "
                   f"{r['errors_nengo_dl']} | {100 * r['identical_predictions']:.2f}% "
-                  f"({r['differing_images']} differ) | {r['max_abs_output_diff']:.2g} |")  # fmt: skip
+                  f"({r['differing_images']} differ) | "
+                  f"{r['max_abs_output_diff']:.2g} |")  # fmt: skip
     print(f"contract (>= 99.95% identical, errors within +-2): {'holds' if ok else 'BROKEN'}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"runs": runs, "contract_holds": ok, "args": {
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+        report = {
+            "runs": runs,
+            "contract_holds": ok,
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0 if ok else 1
 
