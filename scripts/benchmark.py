@@ -17,6 +17,8 @@ every run.
                  CPUs (plain NengoDL's TensorFlow uses them all too); then the nengo_dl engine
                  on the same images: engine_agreement, the fraction of identical predictions
   engine_stream1 engine_stream on one thread (per core)
+  engine_jax_cpu the compiled engine's dense JAX core (the GPU one) on this CPU: one fused
+                 step of the whole network at a time (lax.scan), XLA's convolutions
   engine_sweep   the compiled engine's sweep: one simulation of max(--sweep-steps), read at each
   plain_synapse  plain_tiled with a Lowpass(--layer-synapse) synapse on each connection out of
                  a LIF layer: model.layer_synapse written the plain Nengo way
@@ -55,6 +57,7 @@ VARIANTS = (
     "snnjob_stream",
     "engine_stream",
     "engine_stream1",
+    "engine_jax_cpu",
     "engine_sweep",
     "plain_synapse",
     "snnjob_filtered",
@@ -74,9 +77,9 @@ ONCE = {"worker_rss_200"}  # memory, not speed: one run even with --repeat
 
 
 QUICK_VARIANTS = ("plain_notebook", "plain_tiled", "snnjob_stream", "engine_stream",
-                  "engine_stream1", "plain_sweep", "snnjob_sweep", "engine_sweep", "plain_fit",
-                  "snnjob_train", "snnjob_ray1", "snnjob_ray2", "snnjob_ray1x2", "tiny_eval",
-                  "conv_peak", "worker_rss_200")  # fmt: skip
+                  "engine_stream1", "engine_jax_cpu", "plain_sweep", "snnjob_sweep",
+                  "engine_sweep", "plain_fit", "snnjob_train", "snnjob_ray1", "snnjob_ray2",
+                  "snnjob_ray1x2", "tiny_eval", "conv_peak", "worker_rss_200")  # fmt: skip
 
 
 def _data(args):
@@ -105,7 +108,7 @@ def run_variant(args) -> dict:  # noqa: C901 - one branch per variant
     out: dict = {"variant": args.variant}
     if args.variant in ("plain_sweep", "snnjob_sweep", "engine_sweep"):
         out.update(_sweep(args, x, y))
-    elif args.variant in ("engine_stream", "engine_stream1"):
+    elif args.variant in ("engine_stream", "engine_stream1", "engine_jax_cpu"):
         out.update(_engine(args, x, y))
     elif args.variant in (
         "plain_notebook", "plain_tiled", "plain_synapse", "snnjob_stream", "snnjob_filtered"
@@ -313,6 +316,10 @@ def _engine(args, x, y) -> dict:
         minibatch_size=cfg.eval.minibatch_size,
         threads=threads,
     ) as ev:
+        if args.variant == "engine_jax_cpu":
+            from snnjob.engines.jax_core import JaxCore
+
+            ev.core = JaxCore(ev.program)
         build = time.perf_counter() - t0
         ev.run(x[:2], y[:2])  # numba's compiled loop: loaded from its cache (or compiled)
         res = ev.run(x, y)  # fmt: skip
@@ -462,6 +469,8 @@ def _engine_ratios(by: dict) -> dict:
                 e[speed] * flops_per_image_step("seed") / 1e9 / by["conv_peak"]["gflops"]
             )
         out["engine_agreement"] = e.get("agreement")
+        if "engine_jax_cpu" in by:
+            out["engine_jax_cpu_over_event_driven"] = by["engine_jax_cpu"][speed] / e[speed]
     if "engine_stream1" in by and "plain_notebook" in by:
         out["engine_eval_ratio_1_thread"] = (
             by["engine_stream1"][speed] / by["plain_notebook"][speed]
