@@ -61,11 +61,16 @@ def _peak_rss_mb() -> float:
 FAULT_ENV = "SNNJOB_INJECT_FAULT"
 
 
-def _injected_fault(request: ShardRequest) -> None:
+def _injected_fault(request: ShardRequest, evaluator=None) -> None:
     """Test hook for the fault matrix: with ``SNNJOB_INJECT_FAULT=crash@K`` in the
     environment Ray starts workers with, every attempt at the shard that starts at test image
-    ``K`` kills its worker process (a lost worker); ``raise@K`` raises in the shard's code."""
+    ``K`` kills its worker process (a lost worker); ``raise@K`` raises in the shard's code;
+    ``skew`` makes the compiled engine's neurons 3% too sensitive (a wrong engine, for the
+    self-check against NengoDL to catch)."""
     spec = os.environ.get(FAULT_ENV, "")
+    if spec == "skew" and evaluator is not None and evaluator.engine == "compiled":
+        evaluator.core.gain = evaluator.core.gain * np.float32(1.03)
+        return
     kind, _, start = spec.partition("@")
     if not start or int(start) != request.start or request.rate:
         return
@@ -123,6 +128,10 @@ class EvalWorker:
 
     def __init__(self, model: ModelConfig, n_threads: int, *, xla: bool = False):
         t0 = time.perf_counter()
+        # on a GPU worker TensorFlow (the reference engine) and JAX (the compiled one) share
+        # the device: neither may take all of its memory up front
+        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         _limit_threads(n_threads)
         self.n_threads = int(n_threads)
         self.gpu = bool(ray.get_gpu_ids())  # the compiled engine runs on it (JAX)
@@ -157,6 +166,7 @@ class EvalWorker:
             self.close()
             t0 = time.perf_counter()
             self.evaluator = self._evaluator(request, params)
+            _injected_fault(request, self.evaluator)
             build_s = time.perf_counter() - t0
             self.key = request.simulator_key
             self.builds += 1

@@ -98,3 +98,29 @@ def test_bad_arguments_are_named(args, message):
     )
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+def test_engine_ratios_against_plain_nengo_dl(bench):
+    rows = [
+        {"variant": "plain_notebook", "image_steps_per_s": 1000.0},
+        {"variant": "plain_tiled", "image_steps_per_s": 1250.0},
+        {"variant": "snnjob_stream", "image_steps_per_s": 1100.0},
+        {"variant": "engine_stream", "image_steps_per_s": 5000.0, "agreement": 0.999},
+        {"variant": "engine_stream1", "image_steps_per_s": 3000.0},
+        {"variant": "engine_jax_cpu", "image_steps_per_s": 2500.0},
+        {"variant": "conv_peak", "gflops": 364.0},
+        {"variant": "plain_sweep", "run_s": 40.0},
+        {"variant": "engine_sweep", "run_s": 5.0},
+        {"variant": "worker_rss_200", "worker_peak_rss_mb": 1024.0},
+    ]
+    r = bench._engine_ratios(bench._medians(rows))
+    assert r["engine_eval_ratio"] == pytest.approx(5.0)
+    assert r["engine_eval_ratio_tuned"] == pytest.approx(4.0)
+    assert r["engine_over_nengo_dl_engine"] == pytest.approx(5000 / 1100)
+    assert r["engine_eval_ratio_1_thread"] == pytest.approx(3.0)
+    assert r["engine_jax_cpu_over_event_driven"] == pytest.approx(0.5)
+    # 36.4 MFLOP per image-step of the seed network, against the measured Conv2D peak
+    assert r["engine_peak_fraction"] == pytest.approx(5000 * 36.4e6 / 364e9, rel=1e-3)
+    assert r["engine_sweep_ratio"] == pytest.approx(8.0)
+    assert r["engine_worker_peak_rss_gb_200_steps"] == pytest.approx(1.0)
+    assert r["engine_agreement"] == pytest.approx(0.999)

@@ -233,6 +233,25 @@ def test_a_shards_own_error_is_reported_not_retried(params_file, mnist_dir, tmp_
     assert not (out / "summary.json").exists()
 
 
+def test_a_compiled_engine_that_disagrees_with_nengo_dl_fails_the_job(
+    params_file, mnist_dir, tmp_path
+):
+    """The self-check: a compiled engine 3% off (fault hook ``skew``) is caught on the first
+    shard's sample, and the job stops with one error naming both engines."""
+    out = tmp_path / "run"
+    env = dict(os.environ, **{FAULT_ENV: "skew"})
+    args = [sys.executable, "-m", "snnjob.cli",
+            *cli_args(mnist_dir, out, "--params", str(params_file), "--num-cpus", "2")]  # fmt: skip
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    error = [ln for ln in proc.stderr.splitlines() if ln.startswith("snnjob: error:")]
+    assert len(error) == 1, proc.stderr[-3000:]
+    assert "EngineMismatchError" in error[0], error
+    assert "compiled engine disagrees with nengo_dl" in error[0], error
+    assert "Traceback" not in proc.stderr
+    assert not (out / "summary.json").exists()
+
+
 def test_a_killed_trainer_resumes_from_its_checkpoint(ray3, mnist_dir, tmp_path):
     """SIGKILL the training actor after its first checkpoint: Ray restarts it, it resumes
     from epoch 1, and ends where an uninterrupted training ends."""

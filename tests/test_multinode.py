@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 import pytest
 
 from snnjob.config import load_config
-from snnjob.evaluate import evaluate
+from snnjob.engines.factory import evaluate_with
 from snnjob.mnist import load_mnist
 from snnjob.params import save_params
 from snnjob.results import check_coverage
@@ -59,8 +59,8 @@ def test_shards_spread_over_nodes_and_match_one_node(cluster, trained_params, mn
     assert len(nodes) >= 2, nodes  # SPREAD placed workers on several raylets
 
     mnist = load_mnist(mnist_dir, download=False)
-    ref = evaluate(cfg.model, params, mnist.test_images[:400], mnist.test_labels[:400],
-                   n_steps=10, seed=0, minibatch_size=50)  # fmt: skip
+    ref = evaluate_with("compiled", cfg.model, params, mnist.test_images[:400],
+                        mnist.test_labels[:400], n_steps=10, seed=0)  # fmt: skip
     preds = read_predictions(tmp_path / "run").sort_by("image_index")
     np.testing.assert_array_equal(preds["prediction"].to_numpy(), ref.predictions)
     assert summary["points"][0]["n_errors"] == ref.n_errors
@@ -108,7 +108,7 @@ def test_losing_a_node_mid_sweep_still_completes(cluster, trained_params, mnist_
     preds = read_predictions(tmp_path / "run").sort_by([("n_steps", "ascending"),
                                                          ("image_index", "ascending")])  # fmt: skip
     for i, n_steps in enumerate((10, 20)):
-        ref = evaluate(cfg.model, params, mnist.test_images[:400], mnist.test_labels[:400],
-                       n_steps=n_steps, seed=0, minibatch_size=50)  # fmt: skip
+        ref = evaluate_with("compiled", cfg.model, params, mnist.test_images[:400],
+                            mnist.test_labels[:400], n_steps=n_steps, seed=0)  # fmt: skip
         got = preds["prediction"].to_numpy()[i * 400 : (i + 1) * 400]
         np.testing.assert_array_equal(got, ref.predictions)

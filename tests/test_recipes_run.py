@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from snnjob.config import load_config
-from snnjob.evaluate import evaluate
+from snnjob.engines.factory import evaluate_with
 from snnjob.mnist import load_mnist
 from snnjob.params import load_params
 from snnjob.recipes import expand_recipes
@@ -61,7 +61,7 @@ def test_each_parameter_set_is_evaluated_with_its_recipes_model(grid_run, mnist_
     outputs = {}
     for recipe, entry in zip(recipes, summary["params"], strict=True):
         params, _ = load_params(entry["path"])
-        ref = evaluate(recipe.model, params, images, labels, n_steps=10, seed=0,
+        ref = evaluate_with("compiled", recipe.model, params, images, labels, n_steps=10, seed=0,
                        minibatch_size=cfg.eval.minibatch_size)  # fmt: skip
         t = preds.filter(pc.equal(preds["params_id"], entry["params_id"]))
         t = t.sort_by([("image_index", "ascending")])
@@ -71,7 +71,7 @@ def test_each_parameter_set_is_evaluated_with_its_recipes_model(grid_run, mnist_
         outputs[recipe.name] = (params, got)
     # and the job's model config would not have given these outputs
     params, got = outputs[recipes[1].name]
-    wrong = evaluate(recipes[0].model, params, images, labels, n_steps=10, seed=0,
+    wrong = evaluate_with("compiled", recipes[0].model, params, images, labels, n_steps=10, seed=0,
                      minibatch_size=cfg.eval.minibatch_size)  # fmt: skip
     assert np.abs(wrong.outputs - got).max() > 1e-3
 

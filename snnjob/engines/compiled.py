@@ -85,6 +85,8 @@ class CompiledEvaluator(Evaluator):
         t0 = time.perf_counter()
         self.program = program if program is not None else build_program(model_cfg, params, seed)
         self.core = select_core(self.program, threads=threads, gpu=gpu)
+        if self.core.name == "jax":  # a GPU wants thousands of images at once, not 50
+            self.minibatch_size = max(self.minibatch_size, self.core.batch_size)
         self.n_pixels, self.n_classes = self.program.n_pixels, self.program.n_classes
         self.build_time_s = time.perf_counter() - t0
 

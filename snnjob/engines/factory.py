@@ -35,3 +35,14 @@ def make_evaluator(
         model_cfg, params, n_steps=n_steps, seed=seed, minibatch_size=minibatch_size,
         unroll=unroll, rate=rate,
     )  # fmt: skip
+
+
+def evaluate_with(
+    engine: str, model_cfg, params, images, labels, *, n_steps: int, seed: int,
+    minibatch_size: int = 50, readouts: tuple[int, ...] = (), **settings,
+):  # fmt: skip
+    """Build ``engine``'s evaluator, evaluate ``images`` once, close it (one process, no Ray:
+    what a job's workers compute, for checks and scripts)."""
+    with make_evaluator(engine, model_cfg, params, n_steps=n_steps, seed=seed,
+                        minibatch_size=minibatch_size, **settings) as ev:  # fmt: skip
+        return ev.run(images, labels, readouts=readouts)
