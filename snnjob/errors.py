@@ -19,3 +19,15 @@ class ParamsError(SnnjobError):
 
 class RunDirError(SnnjobError):
     """An output folder holds a different run, or cannot be written."""
+
+
+class RunFailedError(SnnjobError):
+    """A run that had started failed (exit code 1); its message is its cause's."""
+
+
+# Exit codes of the CLI. Bad input is refused with 2 wherever it is found (also once the
+# run started: a cluster that can never run the request, a folder in use); anything else
+# that ends a started run is 1.
+EXIT_FAILED = 1
+EXIT_USAGE = 2  # also argparse's code for a bad command line
+INPUT_ERRORS = (ConfigError, DataError, ParamsError, RunDirError)

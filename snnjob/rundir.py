@@ -5,6 +5,8 @@
     OUT/
       config.yaml              the fully resolved config of the run
       identity.yaml            which parameters: "trained" or the --params file's sha256
+      command.json             every `snnjob run` on this folder, oldest first: argv,
+                               --set overrides, config, cwd, snnjob version, UTC time
       .snnjob.lock             held (flock) by the driver while it runs
       params/seed-<k>.npz      trained parameters (+ .json sidecar)
       checkpoints/seed-<k>/    per-epoch training checkpoints (resume)
@@ -26,6 +28,8 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -34,8 +38,10 @@ from typing import IO, Any
 
 import yaml
 
-from snnjob.atomic import write_text_atomic
+from snnjob.atomic import write_json_atomic, write_text_atomic
 from snnjob.errors import RunDirError
+
+log = logging.getLogger(__name__)
 
 RESULTS = "results"
 PREDICTIONS = "predictions"
@@ -49,6 +55,7 @@ PLOTS = "plots"
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 IDENTITY = "identity.yaml"
+COMMAND = "command.json"
 TRAINED = "trained"  # the identity of parameters trained by the run itself
 LOCK = ".snnjob.lock"
 PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png", "spike_rates.png")
@@ -89,6 +96,10 @@ class RunDir:
     @property
     def identity(self) -> Path:
         return self.path / IDENTITY
+
+    @property
+    def command(self) -> Path:
+        return self.path / COMMAND
 
     @property
     def results(self) -> Path:
@@ -226,6 +237,29 @@ def open_run_dir(
         run.release()
         raise
     return run
+
+
+def record_command(run: RunDir, command: dict[str, Any], *, fresh: bool = False) -> Path:
+    """Append one invocation (argv, overrides, ...) to ``OUT/command.json``, a JSON list of
+    every run on this folder, oldest first; ``fresh`` (``--overwrite``: that run's outputs
+    are gone) starts a new list. A file that is not such a list is kept beside it, renamed
+    ``command.json.unreadable``, and a new list started."""
+    history: Any = []
+    path = run.command
+    if path.exists() and not fresh:
+        try:
+            history = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            history = None
+        if not isinstance(history, list):
+            kept = path.with_name(COMMAND + ".unreadable")
+            log.warning("%s is not a list of commands; kept as %s", path, kept.name)
+            try:
+                os.replace(path, kept)
+            except OSError as exc:
+                raise RunDirError(f"cannot write in output folder {run.path}: {exc}") from None
+            history = []
+    return write_json_atomic(path, [*history, command])
 
 
 def has_outputs(path: Path) -> bool:

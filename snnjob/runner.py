@@ -33,7 +33,7 @@ from snnjob.errors import SnnjobError
 from snnjob.params import ParamSet
 from snnjob.preflight import check_feasible, check_params
 from snnjob.recipes import expand_recipes
-from snnjob.rundir import RunDir, open_run_dir
+from snnjob.rundir import RunDir, open_run_dir, record_command
 from snnjob.session import cluster_info
 from snnjob.sweep import EvalService, output_traces, plan_shards, rate_mode_errors, run_sweep
 
@@ -48,9 +48,11 @@ def run_job(
     params_file: str | Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    command: dict | None = None,
 ) -> dict[str, Any]:
     """Train (unless ``params_file``), evaluate every sweep point, write summary and plots.
 
+    ``command`` (the CLI's argv, overrides, ...) is added to ``OUT/command.json``.
     Returns the summary dict (also written to ``OUT/summary.json``).
     """
     from snnjob.mnist import load_mnist
@@ -67,6 +69,8 @@ def run_job(
     )
     check_feasible(cfg, cluster_info(), training=training)  # before anything waits on it
     with open_run_dir(out, cfg.to_dict(), params=identity, overwrite=overwrite) as run:
+        if command is not None:
+            record_command(run, command, fresh=overwrite)
         mnist = load_mnist(cfg.data.data_dir, download=cfg.data.download)
         n_train = cfg.data.n_train or len(mnist.train_images)
         n_test = cfg.eval.n_images or len(mnist.test_images)

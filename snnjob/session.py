@@ -2,6 +2,9 @@
 
 :func:`connect` is called once by the CLI before :func:`snnjob.runner.run_job`;
 :func:`cluster_info` tells the driver what the cluster has (nodes, CPUs, GPUs).
+Which Ray, as ``ray.init()`` decides (:func:`ray_target`): ``--address`` when given
+(``local``: a new private instance), else ``RAY_ADDRESS`` (Ray sets it for every
+``ray job submit`` job), else a new private instance.
 
 A local instance listens on 127.0.0.1 only (every Ray server: GCS, raylet, object manager,
 workers, dashboard and its agents, metrics). Joining a cluster checks the address, that
@@ -21,9 +24,9 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from snnjob.errors import ConfigError, SnnjobError
 
@@ -36,22 +39,61 @@ _ADDRESS_FORMS = (
 )
 
 
+class RayTarget(NamedTuple):
+    """The Ray :func:`connect` uses: ``address`` None is a new private local instance."""
+
+    address: str | None
+    source: str  # "--address", "RAY_ADDRESS" or "default"
+    reason: str  # for the log: which one and why
+
+
+def ray_target(address: str | None, environ: Mapping[str, str]) -> RayTarget:
+    """Which Ray to use, as ``ray.init()`` decides: ``address`` (``--address`` /
+    ``resources.address``) when given, ``local`` meaning a new private instance whatever
+    the environment; else ``RAY_ADDRESS`` (set by Ray for every ``ray job submit`` job);
+    else a new private instance. Pure: reads only its arguments."""
+    given = (address or "").strip()
+    env = (environ.get("RAY_ADDRESS") or "").strip()
+    if given == "local":
+        ignored = f"; RAY_ADDRESS={env} ignored" if env else ""
+        return RayTarget(None, "--address", f"--address local{ignored}")
+    if given:
+        return RayTarget(given, "--address", "from --address")
+    if env == "local":
+        return RayTarget(None, "RAY_ADDRESS", "RAY_ADDRESS=local")
+    if env:
+        why = "from RAY_ADDRESS, which `ray job submit` sets for its jobs; --address local "
+        return RayTarget(env, "RAY_ADDRESS", why + "starts a private instance instead")
+    return RayTarget(None, "default", "no --address and no RAY_ADDRESS")
+
+
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
-    """Start a local Ray instance (default) or join ``address`` (``auto`` or ``HOST:PORT``).
+    """Join ``address`` (``auto`` or ``HOST:PORT``; ``local``: start a private local
+    instance), or, without one, the cluster ``RAY_ADDRESS`` names, else start a private
+    local instance (see :func:`ray_target`).
 
     A local instance runs with token authentication (``RAY_AUTH_MODE=token``; Ray writes the
     token to ``~/.ray/auth_token``, which is made private) and its dashboard on 127.0.0.1.
     """
-    local = address in (None, "", "local")
+    choice = ray_target(address, os.environ)
+    local = choice.address is None
+    address = choice.address
+    shown = f"{address} (RAY_ADDRESS)" if choice.source == "RAY_ADDRESS" else str(address)
     if num_cpus is not None and (isinstance(num_cpus, bool) or num_cpus < 1):
         raise ConfigError(f"--num-cpus must be a whole number of at least 1 (got {num_cpus})")
     if not local and num_cpus is not None:
+        if choice.source == "RAY_ADDRESS":
+            raise ConfigError(
+                f"--num-cpus only applies to a local Ray instance, and RAY_ADDRESS={address} "
+                "joins a cluster; drop --num-cpus, or add --address local"
+            )
         raise ConfigError("--num-cpus only applies to a local Ray instance (no --address)")
-    target = None if local else _parse_address(str(address))  # None: 'auto'
+    target = None if local else _parse_address(str(address), choice.source)  # None: 'auto'
     if target is not None:
         problem = _tcp_problem(*target)
         if problem:
-            raise SnnjobError(_unreachable(str(address), problem))
+            hint = "; or --address local for a private local instance" if shown != address else ""
+            raise SnnjobError(_unreachable(shown, problem) + hint)
     if local and "RAY_AUTH_MODE" not in os.environ:
         os.environ["RAY_AUTH_MODE"] = "token"  # read by Ray's core when it first loads
         if "ray" in sys.modules:  # Ray already loaded (e.g. under pytest): re-read the mode
@@ -66,6 +108,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     )
     if ray.is_initialized():
         return cluster_info()
+    what = "starting a private local instance" if local else f"joining {address}"
+    log.info("Ray: %s (%s)", what, choice.reason)
     t0 = time.perf_counter()
     if local:
         with _loopback_only():
@@ -79,7 +123,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
             )
         _make_token_private()
     else:
-        _join(str(address), target)
+        _join(str(address), target, shown)
     global _RAY_START_S
     _RAY_START_S = time.perf_counter() - t0
     info = cluster_info()
@@ -91,12 +135,25 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     return info
 
 
-def _parse_address(address: str) -> tuple[str, int] | None:
-    """(host, port) of a ``HOST:PORT`` address, None for ``auto``; ConfigError otherwise."""
+def _parse_address(address: str, source: str = "--address") -> tuple[str, int] | None:
+    """(host, port) of a ``HOST:PORT`` address, None for ``auto``; ConfigError otherwise,
+    naming ``source`` (``--address`` or ``RAY_ADDRESS``)."""
     text = address.strip()
     if text == "auto":
         return None
-    bad = f"--address / resources.address {address!r}"
+    if source != "RAY_ADDRESS":
+        return _host_port(text, f"--address / resources.address {address!r}")
+    try:
+        return _host_port(text, f"RAY_ADDRESS {address!r}")
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{exc}; or unset RAY_ADDRESS, or give --address local (a private local "
+            "instance) or --address HOST:PORT"
+        ) from None
+
+
+def _host_port(text: str, bad: str) -> tuple[str, int]:
+    """(host, port) of ``HOST:PORT`` (``[IPv6]:PORT``); ConfigError naming ``bad`` if not."""
     if "://" in text:
         scheme = text.split("://", 1)[0]
         hint = ""
@@ -140,8 +197,9 @@ def _unreachable(address: str, problem: str) -> str:
     )
 
 
-def _join(address: str, target: tuple[str, int] | None) -> None:
-    """``ray.init(address)`` after checking, in seconds, that a GCS answers and accepts us."""
+def _join(address: str, target: tuple[str, int] | None, shown: str) -> None:
+    """``ray.init(address)`` after checking, in seconds, that a GCS answers and accepts us
+    (``shown``: the address as errors name it)."""
     import ray
     from ray._private.services import canonicalize_bootstrap_address
     from ray.exceptions import AuthenticationError
@@ -150,7 +208,7 @@ def _join(address: str, target: tuple[str, int] | None) -> None:
         gcs = canonicalize_bootstrap_address(address)  # 'auto' -> found; 127.0.0.1 -> host IP
     except (ConnectionError, ValueError) as exc:
         raise SnnjobError(
-            f"--address {address}: {exc} (with 'auto', run on the head node of a cluster "
+            f"--address {shown}: {exc} (with 'auto', run on the head node of a cluster "
             "started by `ray start --head`, or give HOST:PORT)"
         ) from None
     host, _, port = str(gcs).rpartition(":")
@@ -163,15 +221,15 @@ def _join(address: str, target: tuple[str, int] | None) -> None:
         raise SnnjobError(_unreachable(f"{gcs} (found by 'auto')", problem))
     else:
         loopback = False
-    _check_token(address)
+    _check_token(shown)
     with _loopback_only() if loopback else contextlib.nullcontext():
-        _check_gcs(gcs, address)
+        _check_gcs(gcs, shown)
         try:
             ray.init(address=gcs, logging_level=logging.WARNING)
         except AuthenticationError:
-            raise SnnjobError(_token_refused(address)) from None
+            raise SnnjobError(_token_refused(shown)) from None
         except (ConnectionError, ValueError) as exc:
-            raise SnnjobError(f"could not join the Ray cluster at {address}: {exc}") from None
+            raise SnnjobError(f"could not join the Ray cluster at {shown}: {exc}") from None
 
 
 def _check_gcs(gcs: str, address: str) -> None:

@@ -25,7 +25,7 @@ from snnjob.errors import RunDirError
 from snnjob.evaluate import evaluate
 from snnjob.mnist import load_mnist
 from snnjob.params import load_params, params_sha256, save_params
-from snnjob.results import check_coverage
+from snnjob.results import check_coverage, summary_markdown
 from snnjob.results.store import read_predictions, read_results
 from snnjob.runner import run_job
 from snnjob.session import connect
@@ -245,6 +245,9 @@ def test_summary_records_the_engine_and_its_self_check(first_run):
     assert 0 <= check["max_abs_diff"] <= 0.01 * check["output_scale"]
     assert check["wall_time_s"] > 0 and engine["check_wall_time_s"] == check["wall_time_s"]
     assert json.loads((out / "summary.json").read_text())["engine"] == engine
+    text = summary_markdown(summary)  # what `snnjob run` and `snnjob summary` print
+    assert ("**Engine**: compiled (cpu); checked against nengo_dl on the first 50 images of 1 "
+            "simulation(s): at most 0 differing prediction(s)") in text  # fmt: skip
 
 
 def test_sharding_and_worker_count_do_not_change_predictions(first_run, mnist_dir, tmp_path):

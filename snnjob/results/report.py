@@ -184,4 +184,23 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
             "",
             _anytime_table(summary["anytime"]),
         ]
+    if summary.get("engine"):
+        parts += ["", engine_line(summary["engine"])]
     return "\n".join(parts) + "\n"
+
+
+def engine_line(engine: Mapping[str, Any]) -> str:
+    """One line: the engine that ran and its self-checks against NengoDL (with their cost)."""
+    used = ", ".join(engine.get("used") or [engine.get("requested", "?")])
+    cores = f" ({', '.join(engine['cores'])})" if engine.get("cores") else ""
+    checks = engine.get("checks") or []
+    if not checks:
+        return f"**Engine**: {used}{cores}"
+    worst = max(max(c["mismatches"].values(), default=0) for c in checks)
+    diff = max(c["max_abs_diff"] for c in checks)
+    return (
+        f"**Engine**: {used}{cores}; checked against nengo_dl on the first "
+        f"{checks[0]['n_images']} images of {len(checks)} simulation(s): at most {worst} "
+        f"differing prediction(s), largest output difference {diff:.2g}, "
+        f"{engine.get('check_wall_time_s', 0.0):.1f} s"
+    )
