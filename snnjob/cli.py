@@ -1,39 +1,67 @@
-"""Command line: ``snnjob run | data fetch | data verify | config list | config show | summary``."""
+"""Command line: ``snnjob run | data fetch | data verify | config list | config show | summary``.
+
+Exit codes: 0 done; 2 a usage error or bad input (a command line, config, file, folder,
+address or cluster request that cannot work, refused before it costs anything); 1 a run
+that had started and failed; 130 interrupted. Errors are one ``snnjob: error: ...`` line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
+import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from snnjob.errors import SnnjobError
+from snnjob import __version__
+from snnjob.errors import EXIT_FAILED, EXIT_USAGE, INPUT_ERRORS, RunFailedError, SnnjobError
 
 log = logging.getLogger("snnjob")
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the checkout, when run from one
+RUNS = Path("runs")  # default parent of --out, relative to the current directory
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="snnjob",
         description="Train spiking neural networks with NengoDL and evaluate them at scale on Ray.",
+        epilog="Exit codes: 0 done, 2 usage error or bad input, 1 a started run failed.",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action=_Version, help="print the version (and git commit)")
+    # -v also after a subcommand; SUPPRESS: absent there, it keeps the value given before
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
         "run",
+        parents=[verbose],
         help="train (unless --params) and evaluate a config's sweep",
         description="Train one network per train.seeds (unless --params) and evaluate every "
         "eval.n_steps x eval.seeds point with spiking neurons, sharded over Ray workers. "
         "Re-running with the same --out resumes: finished shards are skipped.",
     )
     add_config_args(run)
-    run.add_argument("--out", required=True, type=Path, help="output folder of the run")
+    run.add_argument(
+        "--out",
+        type=Path,
+        help=f"output folder of the run (default: {RUNS}/<config>-<UTC time>, e.g. "
+        f"{RUNS}/quick-20250131-120000)",
+    )
     run.add_argument("--params", type=Path, help="evaluate this .npz instead of training")
     run.add_argument(
         "--address",
-        help="Ray cluster to join ('auto' or HOST:PORT); default: start a local Ray instance",
+        help="Ray cluster to join ('auto' or HOST:PORT), or 'local' for a private local "
+        "instance; default: the cluster in RAY_ADDRESS (set for `ray job submit` jobs), "
+        "else a private local instance",
     )
     run.add_argument("--workers", type=int, help="evaluation workers (default: CPUs / per-worker)")
     run.add_argument("--cpus-per-worker", type=int, help="CPUs (TF threads) per eval worker")
@@ -44,27 +72,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    data = sub.add_parser("data", help="download or verify MNIST")
+    data = sub.add_parser("data", parents=[verbose], help="download or verify MNIST")
     dsub = data.add_subparsers(dest="data_command", required=True)
-    fetch = dsub.add_parser("fetch", help="download MNIST from public mirrors (SHA-256 checked)")
+    fetch = dsub.add_parser(
+        "fetch", parents=[verbose], help="download MNIST from public mirrors (SHA-256 checked)"
+    )
     fetch.add_argument("--dir", type=Path, help="destination (default: the user cache)")
-    verify = dsub.add_parser("verify", help="check MNIST files' structure and SHA-256")
+    verify = dsub.add_parser(
+        "verify", parents=[verbose], help="check MNIST files' structure and SHA-256"
+    )
     verify.add_argument("--dir", type=Path, help="folder (default: the usual lookup order)")
 
-    cfg = sub.add_parser("config", help="list or show configs")
+    cfg = sub.add_parser("config", parents=[verbose], help="list or show configs")
     csub = cfg.add_subparsers(dest="config_command", required=True)
-    csub.add_parser("list", help="configs shipped with the package")
-    show = csub.add_parser("show", help="print a fully resolved config")
+    csub.add_parser("list", parents=[verbose], help="configs shipped with the package")
+    show = csub.add_parser("show", parents=[verbose], help="print a fully resolved config")
     add_config_args(show)
 
-    summ = sub.add_parser("summary", help="print a run's summary as a table")
+    summ = sub.add_parser("summary", parents=[verbose], help="print a run's summary as a table")
     summ.add_argument("out", type=Path, help="output folder of a run")
     return p
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
+    from snnjob.config import available_configs
+
     p.add_argument(
-        "--config", default="quick", help="shipped config name (seed, quick, tiny) or a YAML path"
+        "--config",
+        default="quick",
+        help=f"shipped config name ({', '.join(available_configs())}) or a YAML path",
     )
     p.add_argument(
         "--set",
@@ -98,9 +134,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from snnjob.preflight import check_inputs
 
     cfg = resolve_config(args)
+    out = args.out if args.out is not None else default_out(args.config)
     # bad input is refused before Ray starts: parameters, --out, data (milliseconds), then
     # the data's SHA-256 (seconds; the loaded data is cached for the run)
-    check_inputs(cfg, args.out, params_file=args.params, overwrite=args.overwrite)
+    check_inputs(cfg, out, params_file=args.params, overwrite=args.overwrite)
+    if args.out is None:
+        args.default_out = out  # named again if interrupted: the same command starts anew
+        print(f"output folder: {out} (no --out given; resume with --out {out})", flush=True)
     load_mnist(cfg.data.data_dir, download=cfg.data.download)
 
     from snnjob.results import summary_markdown
@@ -108,17 +148,95 @@ def cmd_run(args: argparse.Namespace) -> int:
     from snnjob.session import connect
 
     connect(cfg.resources.address, num_cpus=args.num_cpus)
-    summary = run_job(
-        cfg,
-        args.out,
-        config_name=str(args.config),
-        params_file=args.params,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    try:
+        summary = run_job(
+            cfg,
+            out,
+            config_name=str(args.config),
+            params_file=args.params,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            command=command_record(args, out, cfg.resources.address),
+        )
+    except INPUT_ERRORS:
+        raise  # bad input found once connected (a request no node can run, --out in use)
+    except SnnjobError as exc:
+        raise RunFailedError(str(exc)) from exc
     print(summary_markdown(summary))
-    print(f"\nresults in {Path(args.out).resolve()}")
+    print(f"\nresults in {Path(out).resolve()}")
     return 0
+
+
+def default_out(config: str | Path, now: dt.datetime | None = None) -> Path:
+    """``runs/<config>-<UTC YYYYmmdd-HHMMSS>`` (the stem of a YAML path), with ``-2``,
+    ``-3``... when that folder exists already (two runs started in one second)."""
+    now = now or dt.datetime.now(dt.UTC)
+    base = RUNS / f"{Path(str(config)).stem or 'run'}-{now:%Y%m%d-%H%M%S}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def command_record(args: argparse.Namespace, out: str | Path, address: str | None) -> dict:
+    """What ``OUT/command.json`` keeps of one ``snnjob run``: enough to repeat and explain it."""
+    from snnjob.session import ray_target
+
+    argv = ["snnjob", *getattr(args, "argv", [])]
+    return {
+        "argv": argv,
+        "command": shlex.join(argv),
+        "overrides": list(args.overrides),
+        "config": str(args.config),
+        "out": str(Path(out).expanduser().resolve()),
+        "cwd": os.getcwd(),
+        "snnjob": __version__,
+        "commit": git_commit(PACKAGE_ROOT),
+        "ray": ray_target(address, os.environ).address or "local",
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def git_commit(root: Path) -> str | None:
+    """Short hash of the git checkout whose top folder is ``root``, ``+dirty`` when tracked
+    files have changes; None when ``root`` is not a checkout's top or git is missing."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # a status that never writes the index
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *argv],
+            capture_output=True, text=True, timeout=10, check=True, env=env,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        return done.stdout
+
+    try:
+        top, head = git("rev-parse", "--show-toplevel", "--short", "HEAD").splitlines()
+        if Path(top).resolve() != Path(root).resolve():
+            return None  # an installed copy inside some other repository
+        dirty = git("status", "--porcelain", "--untracked-files=no").strip()
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None  # no git, not a checkout, no commit yet
+    return head + ("+dirty" if dirty else "")
+
+
+def version_text() -> str:
+    """``snnjob <version>``, with `` (commit <hash>[+dirty])`` when run from a checkout."""
+    commit = git_commit(PACKAGE_ROOT)
+    return f"snnjob {__version__}" + (f" (commit {commit})" if commit else "")
+
+
+class _Version(argparse.Action):
+    """``--version``: the git commit is looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.update(nargs=0, default=argparse.SUPPRESS)
+        super().__init__(option_strings, argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(version_text())
+        parser.exit()
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -162,7 +280,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)  # a bad command line: exit 2 (argparse)
+    args.argv = argv
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s: %(message)s",
@@ -175,9 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except SnnjobError as exc:
         print(f"snnjob: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED if isinstance(exc, RunFailedError) else EXIT_USAGE
     except KeyboardInterrupt:
-        print("snnjob: interrupted; re-run the same command to resume", file=sys.stderr)
+        chosen = getattr(args, "default_out", None)
+        again = f"re-run with --out {chosen}" if chosen else "re-run the same command"
+        print(f"snnjob: interrupted; {again} to resume", file=sys.stderr)
         return 130
 
 

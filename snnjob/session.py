@@ -108,8 +108,6 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     )
     if ray.is_initialized():
         return cluster_info()
-    what = "starting a private local instance" if local else f"joining {address}"
-    log.info("Ray: %s (%s)", what, choice.reason)
     t0 = time.perf_counter()
     if local:
         with _loopback_only():
@@ -128,7 +126,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     _RAY_START_S = time.perf_counter() - t0
     info = cluster_info()
     log.info(
-        "Ray: %d node(s), %g CPU(s), %g GPU(s)%s",
+        "Ray: %s (%s): %d node(s), %g CPU(s), %g GPU(s)%s",
+        "started a private local instance" if local else f"joined {address}", choice.reason,
         info["nodes"], info["cpus"], info["gpus"],
         f", dashboard http://{info['dashboard']}" if info.get("dashboard") else "",
     )  # fmt: skip
@@ -207,9 +206,10 @@ def _join(address: str, target: tuple[str, int] | None, shown: str) -> None:
     try:
         gcs = canonicalize_bootstrap_address(address)  # 'auto' -> found; 127.0.0.1 -> host IP
     except (ConnectionError, ValueError) as exc:
+        flag = "--address " if shown == address else ""  # else: "auto (RAY_ADDRESS)"
         raise SnnjobError(
-            f"--address {shown}: {exc} (with 'auto', run on the head node of a cluster "
-            "started by `ray start --head`, or give HOST:PORT)"
+            f"{flag}{shown}: {exc} (with 'auto', run on the head node of a cluster started "
+            "by `ray start --head`, or give HOST:PORT)"
         ) from None
     host, _, port = str(gcs).rpartition(":")
     loopback = target is not None and _is_loopback(target[0])
