@@ -8,6 +8,7 @@ beside the checkout. Tests that train a network or start Ray carry ``@pytest.mar
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,12 @@ def read_only_dir(tmp_path):
         folder.chmod(0o555)
         yield folder
         folder.chmod(0o755)
+
+
+@pytest.fixture
+def closed_port():
+    """A TCP port on 127.0.0.1 that is bound but not listening: connections are refused."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    yield s.getsockname()[1]
+    s.close()

@@ -23,15 +23,6 @@ from snnjob.session import _parse_address, connect
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def closed_port():
-    """A TCP port on 127.0.0.1 that is bound but not listening: connections are refused."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
-
-
 def run_cli(capsys, tmp_path, *args):
     out = tmp_path / "out"
     t0 = time.monotonic()

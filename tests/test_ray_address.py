@@ -71,14 +71,6 @@ def test_the_decision_reads_only_its_arguments(monkeypatch):
     assert ray_target(None, {}).address is None
 
 
-@pytest.fixture
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    yield s.getsockname()[1]
-    s.close()
-
-
 @pytest.mark.parametrize(
     ("value", "fragments"),
     [
