@@ -10,7 +10,9 @@ and nodes:
   actor's state) stay together;
 - results are yielded as they land (:meth:`Scheduler.run`), not in submission order;
 - an actor that dies (:class:`ray.exceptions.RayActorError`) fails its items at once; each
-  goes back to the front of the queue, up to ``max_attempts`` attempts per item, and, given
+  goes back to the front of the queue. Only the item it was running (its oldest unfinished
+  one: an actor runs its items in order) is charged an attempt, up to ``max_attempts`` per
+  item; an item that merely waited behind it is requeued free. Given
   ``replace``, a replacement actor is started (at most ``max_replacements`` per run). An
   actor receives items only once it is ready (``ping`` answered), so a replacement that
   finds no room on the cluster never holds work: the others finish it;
@@ -50,8 +52,20 @@ class SchedulerStats:
     submitted: int = 0  # attempts submitted, resubmissions included
     completed: int = 0
     resubmitted: int = 0
+    requeued: int = 0  # items that waited behind a crash, requeued without an attempt
     lost_actors: list[int] = field(default_factory=list)  # indices into Scheduler.actors
     replaced: int = 0  # replacement actors started
+
+
+def _succeeded(ref: ray.ObjectRef) -> bool:
+    """Whether ``ref`` has already resolved to a value (not an error), without waiting."""
+    if not ray.wait([ref], timeout=0)[0]:
+        return False
+    try:
+        ray.get(ref)
+    except ray.exceptions.RayError:
+        return False
+    return True
 
 
 def _ping(actor: Any) -> ray.ObjectRef:
@@ -113,7 +127,9 @@ class Scheduler(Generic[Item]):
         self._max_replacements = len(actors) if max_replacements is None else max_replacements
         self._start_timeout_s = start_timeout_s
         self._queue: deque[tuple[Item, int]] = deque()  # (item, attempts made so far)
-        self._inflight: dict[ray.ObjectRef, tuple[Item, int, int]] = {}  # ref -> item, actor, n
+        # ref -> (item, actor, attempts made so far, submission number)
+        self._inflight: dict[ray.ObjectRef, tuple[Item, int, int, int]] = {}
+        self._culprit: dict[int, int] = {}  # lost actor -> submission number it was running
         self._starting: dict[ray.ObjectRef, int] = {}  # ping ref -> actor index
         self.stats = SchedulerStats()
         for actor in actors:
@@ -157,13 +173,17 @@ class Scheduler(Generic[Item]):
                 self._started(ref)
                 self._fill()
                 continue
-            item, actor, attempt = self._inflight.pop(ref)
+            item, actor, attempt, seq = self._inflight.pop(ref)
             self._load[actor] -= 1
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
+                running = self._running_when_lost(actor, seq)
                 self._lost(actor, exc)
-                self._retry(item, attempt, exc)
+                if running:
+                    self._retry(item, attempt, exc)
+                else:
+                    self._requeue(item, attempt)
                 self._fill()
                 continue
             except ray.exceptions.RayTaskError as exc:
@@ -203,9 +223,30 @@ class Scheduler(Generic[Item]):
             if attempt:
                 self.stats.resubmitted += 1
                 log.warning("%s resubmitted to actor %d", self._describe(item), actor)
-            self._inflight[self._submit(self.actors[actor], item)] = (item, actor, attempt)
+            seq = self.stats.submitted
+            self._inflight[self._submit(self.actors[actor], item)] = (item, actor, attempt, seq)
             self._load[actor] += 1
             self.stats.submitted += 1
+
+    def _running_when_lost(self, actor: int, seq: int) -> bool:
+        """Whether submission ``seq`` was the one ``actor`` was running when it died: its
+        oldest submission not finished successfully (an actor runs its items in order)."""
+        if actor not in self._culprit:
+            culprit = seq
+            earlier = sorted(
+                (s, ref) for ref, (_, a, _, s) in self._inflight.items() if a == actor and s < seq
+            )
+            for s, ref in earlier:
+                if not _succeeded(ref):
+                    culprit = s
+                    break
+            self._culprit[actor] = culprit
+        return self._culprit[actor] == seq
+
+    def _requeue(self, item: Item, attempt: int) -> None:
+        self.stats.requeued += 1
+        log.warning("%s waited behind a crash: requeued", self._describe(item))
+        self._queue.appendleft((item, attempt))
 
     def _lost(self, actor: int, exc: Exception) -> None:
         if self._state[actor] == LOST:

@@ -167,6 +167,22 @@ def test_budget_exhausted_names_the_item(local_ray):
     assert len(scheduler.stats.lost_actors) == 2
 
 
+def test_only_the_item_an_actor_was_running_is_charged_for_its_death(local_ray):
+    """Item 0 kills the first actor with item 1 queued behind it; item 1 then kills the
+    first replacement. With two attempts per item, item 1 has used one (its own crash),
+    not two: the item that waited behind a crash is requeued free, and the run finishes."""
+    spares = iter([Adder.remote("spare1", crash_on=1), Adder.remote("spare2")])
+    scheduler = Scheduler(
+        warm(Adder.remote("doomed", crash_on=0)), submit, max_attempts=2,
+        replace=lambda: next(spares), max_replacements=2, describe=lambda x: f"item {x}",
+    )  # fmt: skip
+    results = dict(scheduler.run(range(2)))
+    assert sorted(results) == [0, 1]
+    assert len(scheduler.stats.lost_actors) == 2
+    assert scheduler.stats.requeued >= 1  # whichever item waited behind a crash
+    assert results[1][0] == "spare2"
+
+
 def test_no_actor_left_stops_the_run(local_ray):
     scheduler = Scheduler([Adder.remote("a", crash_on=0)], submit, max_attempts=5)
     with pytest.raises(SweepError, match=r"no actor left for 3 item\(s\)"):
