@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="delete results of a different run in --out"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (trainings, networks, shards, image-steps, a time estimate) "
+        "and exit, without starting Ray",
+    )
 
     data = sub.add_parser("data", parents=[verbose], help="download or verify MNIST")
     dsub = data.add_subparsers(dest="data_command", required=True)
@@ -138,6 +144,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     # bad input is refused before Ray starts: parameters, --out, data (milliseconds), then
     # the data's SHA-256 (seconds; the loaded data is cached for the run)
     check_inputs(cfg, out, params_file=args.params, overwrite=args.overwrite)
+    if args.dry_run:
+        from snnjob.dryrun import plan_run
+
+        print(plan_run(cfg, out, params_file=args.params, num_cpus=args.num_cpus).text())
+        return 0
     if args.out is None:
         args.default_out = out  # named again if interrupted: the same command starts anew
         print(f"output folder: {out} (no --out given; resume with --out {out})", flush=True)

@@ -144,6 +144,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     device: str = "auto"
     checkpoint_every: int = 1
+    keep_checkpoints: int = 2
     rate_reg: float = 0.0
     rate_target: float = 20.0
     grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
@@ -158,6 +159,7 @@ class TrainConfig:
         check_non_negative("train.weight_decay", self.weight_decay)
         check_choice("train.device", self.device, DEVICES)
         check_positive("train.checkpoint_every", self.checkpoint_every)
+        check_positive("train.keep_checkpoints", self.keep_checkpoints)
         check_non_negative("train.rate_reg", self.rate_reg)
         check_non_negative("train.rate_target", self.rate_target)
 

@@ -66,7 +66,8 @@ _RUN_FILES = (RESULTS, PREDICTIONS, CURVES, ANYTIME, SPIKES, PARAMS, CHECKPOINTS
               PLOTS, SUMMARY)  # fmt: skip
 # Config sections and keys that do not change results: a re-run may differ in these.
 _RESULT_NEUTRAL = {("resources",), ("data", "data_dir"), ("data", "download"),
-                   ("eval", "spike_stats_images"), ("eval", "verify_images")}  # fmt: skip
+                   ("eval", "spike_stats_images"), ("eval", "verify_images"),
+                   ("train", "keep_checkpoints")}  # fmt: skip
 # Keys added after runs were made: what a run folder without them did (how its results came
 # about), so that resuming it is allowed exactly when the new setting reproduces that.
 _ADDED_KEYS = {

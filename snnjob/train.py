@@ -166,6 +166,7 @@ def train(
             last = epoch + 1 == train_cfg.epochs
             if checkpoint_dir and ((epoch + 1) % train_cfg.checkpoint_every == 0 or last):
                 _save_checkpoint(checkpoint_dir, epoch + 1, handles, optimizer, history)
+                prune_checkpoints(checkpoint_dir, keep=train_cfg.keep_checkpoints)
         params = layer_params(handles)
     return TrainResult(
         params=params,
@@ -261,6 +262,26 @@ def latest_checkpoint(checkpoint_dir: str | Path | None) -> Path | None:
     return found[-1][1] if found else None
 
 
+def prune_checkpoints(checkpoint_dir: str | Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` checkpoints (by epoch); return what was deleted.
+
+    Written by hand, not with ``tf.train.CheckpointManager(max_to_keep=k)``: that manager
+    keeps TensorFlow's own checkpoint format, which only TensorFlow reads, while an
+    ``epoch-NNNN.npz`` checkpoint holds the trained layers as plain arrays (readable with
+    numpy alone, like a parameter file) and is written atomically by
+    :func:`snnjob.atomic.write_atomic`.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    found = sorted(
+        (int(m.group(1)), p) for p in Path(checkpoint_dir).iterdir() if (m := _CKPT.match(p.name))
+    )
+    old = [p for _, p in found[:-keep]]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
 def _metric(history: dict[str, list[float]], name: str) -> float:
     for key, values in history.items():
         if key.endswith(name):
@@ -312,4 +333,5 @@ __all__ = [
     "train",
     "resolve_device",
     "latest_checkpoint",
+    "prune_checkpoints",
 ]

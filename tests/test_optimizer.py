@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from snnjob.config import load_config
-from snnjob.train import make_optimizer
+from snnjob.errors import ConfigError
+from snnjob.train import latest_checkpoint, make_optimizer, prune_checkpoints
 
 
 def _one_step(weight_decay: float) -> dict[str, np.ndarray]:
@@ -40,3 +41,23 @@ def test_negative_weight_decay_is_refused():
 
     with pytest.raises(ConfigError, match="train.weight_decay"):
         load_config("tiny", ["train.weight_decay=-1"])
+
+
+def test_prune_checkpoints_keeps_the_newest_by_epoch(tmp_path):
+    for epoch in (1, 2, 10, 3):
+        (tmp_path / f"epoch-{epoch:04d}.npz").write_bytes(b"x")
+    (tmp_path / ".epoch-0011.npz.tmp").write_bytes(b"partial")  # not a checkpoint: kept
+    deleted = prune_checkpoints(tmp_path, keep=2)
+    assert sorted(p.name for p in deleted) == ["epoch-0001.npz", "epoch-0002.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".epoch-0011.npz.tmp", "epoch-0003.npz", "epoch-0010.npz"
+    ]  # fmt: skip
+    assert latest_checkpoint(tmp_path).name == "epoch-0010.npz"
+    assert prune_checkpoints(tmp_path, keep=5) == []
+    with pytest.raises(ValueError, match="keep must be >= 1"):
+        prune_checkpoints(tmp_path, keep=0)
+
+
+def test_keep_checkpoints_is_validated():
+    with pytest.raises(ConfigError, match="train.keep_checkpoints"):
+        load_config("tiny", ["train.keep_checkpoints=0"])

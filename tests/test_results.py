@@ -513,7 +513,10 @@ def test_check_coverage_detects_out_of_range():
 # ----------------------------------------------------------------------------- statistics
 
 
-def wilson_by_hand(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+Z95 = 1.959963984540054  # the standard-normal 97.5% quantile
+
+
+def wilson_by_hand(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = (z / (1 + z * z / n)) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -524,7 +527,7 @@ def test_wilson_interval_known_values():
     # 0/100: the lower bound is exactly 0 and the upper one is z^2 / (n + z^2).
     low, high = wilson_interval(0, 100)
     assert low == 0.0
-    assert high == pytest.approx(1.959964**2 / (100 + 1.959964**2), rel=1e-12)
+    assert high == pytest.approx(Z95**2 / (100 + Z95**2), rel=1e-12)
     assert high == pytest.approx(0.036993, abs=1e-6)
     # 1/100 and 50/100 (published values: 0.0018-0.0545 and 0.4038-0.5962).
     assert wilson_interval(1, 100) == pytest.approx(wilson_by_hand(1, 100), rel=1e-12)
@@ -539,7 +542,7 @@ def test_wilson_interval_known_values():
 def test_wilson_interval_contains_point_estimate(k, n):
     low, high = wilson_interval(k, n)
     assert 0.0 <= low <= k / n <= high <= 1.0
-    wider = wilson_interval(k, n, z=3.0)
+    wider = wilson_interval(k, n, confidence=0.997)
     assert wider[0] <= low and wider[1] >= high
 
 
@@ -548,6 +551,8 @@ def test_wilson_interval_rejects_bad_counts():
         wilson_interval(5, 4)
     with pytest.raises(ValueError, match="n_errors must be >= 0, got -1"):
         wilson_interval(-1, 4)
+    with pytest.raises(ValueError, match="confidence must be a number in"):
+        wilson_interval(1, 4, confidence=95)
 
 
 def test_summarize_sums_counts_not_rates():

@@ -198,10 +198,11 @@ def test_unroll_is_a_divisor():
 
 
 def test_checkpoint_resume_matches_uninterrupted_training(tmp_path, mnist):
-    cfg = load_config("tiny", ["train.epochs=2"])
+    cfg = load_config("tiny", ["train.epochs=2", "train.keep_checkpoints=1"])
     x, y = mnist.train_images[:1000], mnist.train_labels[:1000]
     full = train(cfg.model, cfg.train, x, y, seed=5, checkpoint_dir=tmp_path / "a", verbose=0)
     assert latest_checkpoint(tmp_path / "a").name == "epoch-0002.npz"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["epoch-0002.npz"]  # pruned
     one = load_config("tiny", ["train.epochs=1"]).train
     train(cfg.model, one, x, y, seed=5, checkpoint_dir=tmp_path / "b", verbose=0)
     resumed = train(cfg.model, cfg.train, x, y, seed=5, checkpoint_dir=tmp_path / "b", verbose=0)

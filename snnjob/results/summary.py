@@ -9,8 +9,8 @@ rates, because shards may hold different numbers of images.
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -170,11 +170,9 @@ def check_coverage(
 # --------------------------------------------------------------------------------------------
 
 
-def wilson_interval(n_errors: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion ``n_errors / n``.
-
-    Agrees with ``scipy.stats.binomtest(n_errors, n).proportion_ci(0.95, method="wilson")``
-    (to about 1e-8: the default ``z`` is rounded to 7 digits) without needing scipy.
+def wilson_interval(n_errors: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``n_errors / n``, from
+    ``scipy.stats.binomtest(n_errors, n).proportion_ci(confidence, method="wilson")``.
 
     Parameters
     ----------
@@ -182,8 +180,8 @@ def wilson_interval(n_errors: int, n: int, z: float = 1.959964) -> tuple[float, 
         Number of "successes" (here: misclassified images), ``0 <= n_errors <= n``.
     n : int
         Number of trials (images).
-    z : float
-        Standard-normal quantile; the default gives a 95% interval.
+    confidence : float
+        Confidence level, in (0, 1); the default gives a 95% interval.
 
     Returns
     -------
@@ -195,17 +193,21 @@ def wilson_interval(n_errors: int, n: int, z: float = 1.959964) -> tuple[float, 
     n_errors = as_int(n_errors, "n_errors", minimum=0)
     if n_errors > n:
         raise ValueError(f"n_errors = {n_errors} exceeds n = {n}")
-    if not (isinstance(z, int | float | np.floating) and math.isfinite(z) and z > 0):
-        raise ValueError(f"z must be a positive number, got {z!r}")
+    if not (isinstance(confidence, int | float | np.floating) and 0 < confidence < 1):
+        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
     if n == 0:
         return 0.0, 1.0
-    p = n_errors / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    center = (p + z2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    low = 0.0 if n_errors == 0 else max(0.0, min(p, center - half))
-    high = 1.0 if n_errors == n else min(1.0, max(p, center + half))
+    return _wilson(n_errors, n, float(confidence))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # per-step curves ask for the same counts many times
+def _wilson(n_errors: int, n: int, confidence: float) -> tuple[float, float]:
+    from scipy.stats import binomtest
+
+    ci = binomtest(n_errors, n).proportion_ci(confidence, method="wilson")
+    p = n_errors / n  # clipped: rounding must never put the estimate outside its interval
+    low = 0.0 if n_errors == 0 else min(p, float(ci.low))
+    high = 1.0 if n_errors == n else max(p, float(ci.high))
     return low, high
 
 
