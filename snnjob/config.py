@@ -24,6 +24,7 @@ from snnjob.configfields import (
     check_positive,
     check_seeds,
     coerce,
+    load_yaml,
 )
 from snnjob.engines import ENGINES
 from snnjob.errors import ConfigError
@@ -305,7 +306,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if key.count(".") != 1:
         raise ConfigError(f"--set key must look like section.key (e.g. eval.n_steps), got {key!r}")
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"--set {key}: value {text!r} is not valid YAML ({_yaml_problem(exc)}); "
@@ -348,7 +349,7 @@ def _read_raw(name_or_path: str) -> dict[str, Any]:
         text = (resources.files("snnjob") / "configs" / f"{name_or_path}.yaml").read_text()
         origin = f"snnjob/configs/{name_or_path}.yaml"
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"{origin} is not valid YAML: {_yaml_problem(exc)}; fix it there"

@@ -11,7 +11,41 @@ import types
 import typing
 from typing import Any
 
+import yaml
+
 from snnjob.errors import ConfigError
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping: PyYAML would keep
+    the last one and drop the first without a word (a second ``train:`` section loses the
+    whole first one)."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        try:
+            key = loader.construct_object(key_node, deep=True)
+            first = seen.setdefault(key, key_node)
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            continue
+        if first is not key_node:
+            raise yaml.constructor.ConstructorError(
+                None, None,
+                f"key {key!r} is given twice (first at line {first.start_mark.line + 1}; YAML "
+                "would keep only the last): merge the two",
+                key_node.start_mark,
+            )  # fmt: skip
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely, refusing duplicate keys (:class:`yaml.YAMLError` on bad input)."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def coerce(key: str, value: Any, hint: Any) -> Any:  # noqa: C901 - one branch per type
