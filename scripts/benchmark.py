@@ -452,7 +452,7 @@ def _ratios(by: dict) -> dict:
 
 
 def _engine_ratios(by: dict) -> dict:
-    """The compiled engine against plain NengoDL (issue targets in the README)."""
+    """The compiled engine against plain NengoDL (targets: docs/performance.md)."""
     from snnjob.architecture import flops_per_image_step
 
     out = {}

@@ -1,4 +1,5 @@
-"""Command line: ``snnjob run | data fetch | data verify | config list | config show | summary``.
+"""Command line: ``snnjob run | data fetch | data verify | config list | config show | summary
+| compare``.
 
 Exit codes: 0 done; 2 a usage error or bad input (a command line, config, file, folder,
 address or cluster request that cannot work, refused before it costs anything); 1 a run
@@ -97,6 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     summ = sub.add_parser("summary", parents=[verbose], help="print a run's summary as a table")
     summ.add_argument("out", type=Path, help="output folder of a run")
+    summ.add_argument(
+        "--format",
+        choices=("markdown", "json", "csv"),
+        default="markdown",
+        help="markdown tables (default), the whole summary.json as JSON, or the points as CSV",
+    )
+
+    comp = sub.add_parser(
+        "compare",
+        parents=[verbose],
+        help="compare finished runs: a table, a figure and a paired test",
+        description="Print the error per run and n_steps (95% intervals, rate-mode error), "
+        "draw error vs n_steps for every run into DIR/compare.png, and test each run against "
+        "the first on the same test images (McNemar's paired test per n_steps).",
+    )
+    comp.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="output folder of a run")
+    comp.add_argument(
+        "--out", type=Path, default=Path("."), metavar="DIR",
+        help="folder for compare.png (default: the current folder)",
+    )  # fmt: skip
     return p
 
 
@@ -280,13 +301,32 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from snnjob.results import load_summary, summary_markdown
-    from snnjob.rundir import RunDir
+    from snnjob.results.frames import check_run_folder
+    from snnjob.results.report import render_summary
 
-    path = RunDir(Path(args.out)).summary
-    if not path.is_file():
-        raise SnnjobError(f"{path} does not exist: is {args.out} a finished snnjob run?")
-    print(summary_markdown(load_summary(path)))
+    _, summary = check_run_folder(args.out)
+    text = render_summary(summary, args.format)
+    print(text, end="\n" if args.format == "markdown" else "")  # markdown: a blank line after
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from snnjob.compare import compare_runs, comparison_markdown, write_figure
+
+    folder = Path(args.out)
+    if folder.exists() and not folder.is_dir():
+        raise SnnjobError(f"--out {folder} is a file: give a folder for compare.png")
+    comparison = compare_runs(args.runs)
+    print(comparison_markdown(comparison))
+    target = folder / "compare.png"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_figure(comparison, target)
+    except OSError as exc:
+        raise SnnjobError(
+            f"cannot write {target} ({exc.strerror or exc}); choose another --out"
+        ) from None
+    print(f"figure: {target.resolve()}")
     return 0
 
 
@@ -301,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("nengo_dl", "nengo", "tensorflow", "absl", "ray"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    handlers = {"run": cmd_run, "data": cmd_data, "config": cmd_config, "summary": cmd_summary}
+    handlers = {"run": cmd_run, "data": cmd_data, "config": cmd_config, "summary": cmd_summary,
+                "compare": cmd_compare}  # fmt: skip
     try:
         return handlers[args.command](args)
     except SnnjobError as exc:

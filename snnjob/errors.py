@@ -21,6 +21,11 @@ class RunDirError(SnnjobError):
     """An output folder holds a different run, or cannot be written."""
 
 
+class ResultsError(SnnjobError):
+    """A run folder's results cannot be read (missing, not a run, damaged), or runs given
+    to ``snnjob compare`` cannot be compared (different test images)."""
+
+
 class RunFailedError(SnnjobError):
     """A run that had started failed (exit code 1); its message is its cause's."""
 
@@ -30,4 +35,4 @@ class RunFailedError(SnnjobError):
 # that ends a started run is 1.
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also argparse's code for a bad command line
-INPUT_ERRORS = (ConfigError, DataError, ParamsError, RunDirError)
+INPUT_ERRORS = (ConfigError, DataError, ParamsError, RunDirError, ResultsError)

@@ -19,7 +19,8 @@
       anytime/                 Parquet, errors and steps used when stopping early, same keys
       spikes/                  Parquet, spike statistics per LIF layer, per (params, eval seed)
       summary.json             counts summed over shards, intervals, timings
-      plots/*.png              digits, outputs over time, error vs n_steps
+      plots/*.png              digits, outputs over time, error vs n_steps and vs synops,
+                               confusion, firing rates (docs/plots.md)
 
 No other module spells a path inside ``OUT/``: they ask a :class:`RunDir`.
 """
@@ -58,7 +59,8 @@ IDENTITY = "identity.yaml"
 COMMAND = "command.json"
 TRAINED = "trained"  # the identity of parameters trained by the run itself
 LOCK = ".snnjob.lock"
-PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png", "spike_rates.png")
+PLOT_FILES = ("digits.png", "outputs_over_time.png", "error_vs_steps.png", "spike_rates.png",
+              "confusion.png", "error_vs_synops.png", "spike_rate_histograms.png")  # fmt: skip
 
 # What --overwrite deletes: everything a run produced (config.yaml, identity.yaml are
 # rewritten). A folder holding none of these has nothing to protect.

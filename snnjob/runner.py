@@ -15,8 +15,8 @@ Ray connected by :func:`snnjob.session.connect`)::
        simulation of max(n_steps) per shard, read at every requested n_steps and at
        every step (the curve); written to Parquet as it lands       snnjob.results.store
     -> coverage check, summary.json (counts summed over shards)     snnjob.results.summary
-    -> rate-mode error, plots and spike statistics per LIF layer (OUT/spikes)
-       (diagnostics: a failure is logged, results are kept)
+    -> rate-mode error, plots (docs/plots.md) and spike statistics per LIF layer
+       (OUT/spikes) (diagnostics: a failure is logged, results are kept)
     -> every entry labelled with its recipe, each recipe pooled   snnjob.results.byrecipe
 """
 
@@ -212,19 +212,30 @@ def add_diagnostics(cfg, run, psets, service, summary, *, redraw: bool) -> None:
         summary["rate_mode"] = previous or rate_mode_errors(cfg, psets, service)
     except Exception as exc:  # noqa: BLE001
         log.warning("rate-mode evaluation failed: %s", exc)
+    drawn = ["outputs_over_time.png"] + (["confusion.png"] if cfg.eval.save_predictions else [])
     try:
-        if redraw or not run.plot("outputs_over_time.png").exists():
+        if redraw or not all(run.plot(name).exists() for name in drawn):
             make_plots(cfg, run, psets, service, summary)
     except Exception as exc:  # noqa: BLE001
         log.warning("plotting failed: %s", exc)
     if cfg.eval.spike_stats_images > 0:
         try:
             summary["spikes"] = spike_statistics(cfg, run, psets, service)
-            from snnjob.plots import plot_spike_rates
-
-            plot_spike_rates(run.plot("spike_rates.png"), summary["spikes"])
+            spike_plots(cfg, run, psets, summary)
         except Exception as exc:  # noqa: BLE001
-            log.warning("spike statistics failed: %s", exc)
+            log.warning("spike statistics or their plots failed: %s", exc)
+
+
+def spike_plots(cfg, run, psets, summary) -> None:
+    """spike_rates.png, spike_rate_histograms.png and error_vs_synops.png (beside each
+    recipe's rate-network MACs per image)."""
+    from snnjob.architecture import macs_per_image_step
+    from snnjob.plots import plot_error_vs_synops, plot_spike_histograms, plot_spike_rates
+
+    plot_spike_rates(run.plot("spike_rates.png"), summary["spikes"])
+    plot_spike_histograms(run.plot("spike_rate_histograms.png"), summary["spikes"])
+    macs = {p.recipe: macs_per_image_step((p.model or cfg.model).preset) for p in psets}
+    plot_error_vs_synops(run.plot("error_vs_synops.png"), summary, macs)
 
 
 def spike_statistics(cfg, run, psets, service) -> list[dict[str, Any]]:
@@ -238,10 +249,13 @@ def spike_statistics(cfg, run, psets, service) -> list[dict[str, Any]]:
     n_steps, seed = max(cfg.eval.n_steps), cfg.eval.seeds[0]
     entries = []
     for p in psets:
-        rows = read_spikes(run.path, p.id, p.train_seed, seed)
-        if not rows or {(r["params_sha256"], r["n_images"], r["n_steps"]) for r in rows} != {
-            (p.sha256, k, n_steps)
-        }:
+        rows = read_spikes(run.path, p.id, p.train_seed, seed)  # spikes-v1: no histogram
+        if (
+            not rows
+            or any("rate_hist_counts" not in r for r in rows)
+            or {(r["params_sha256"], r["n_images"], r["n_steps"]) for r in rows}
+            != {(p.sha256, k, n_steps)}
+        ):
             counts = spike_counts(cfg, p, service, n_steps=n_steps, eval_seed=seed, k=k)
             preset = (p.model or cfg.model).preset
             rows = spike_rows(preset, counts, params_id=p.id, params_sha256=p.sha256,
@@ -263,8 +277,14 @@ def spike_statistics(cfg, run, psets, service) -> list[dict[str, Any]]:
 
 
 def make_plots(cfg, run, psets, service, summary) -> None:
-    """digits.png, outputs_over_time.png and (several n_steps) error_vs_steps.png."""
-    from snnjob.plots import plot_digits, plot_error_vs_steps, plot_outputs_over_time
+    """digits.png, outputs_over_time.png, (several n_steps) error_vs_steps.png and (with
+    saved predictions) confusion.png at the longest n_steps."""
+    from snnjob.plots import (
+        plot_confusion,
+        plot_digits,
+        plot_error_vs_steps,
+        plot_outputs_over_time,
+    )
 
     k = min(16, len(service.images))
     images, labels = service.images[:k], service.labels[:k]
@@ -276,6 +296,31 @@ def make_plots(cfg, run, psets, service, summary) -> None:
     )
     if len(cfg.eval.n_steps) > 1 or summary.get("curves"):
         plot_error_vs_steps(run.plot("error_vs_steps.png"), summary)
+    if cfg.eval.save_predictions:
+        matrices = confusion_matrices(run, psets, n_steps, cfg.eval.seeds)
+        plot_confusion(run.plot("confusion.png"), matrices, n_steps=n_steps)
+
+
+def confusion_matrices(run, psets, n_steps: int, eval_seeds) -> dict[str, Any]:
+    """Per recipe ("" without a recipe sweep), the confusion counts at ``n_steps`` summed
+    over its parameter sets and ``eval_seeds``, from ``OUT/predictions``."""
+    import numpy as np
+
+    from snnjob.plots import confusion_counts
+    from snnjob.results.store import read_predictions
+
+    table = read_predictions(run.path)
+    names = ("params_id", "n_steps", "eval_seed", "label", "prediction")
+    col = {name: table.column(name).to_numpy() for name in names}
+    keep = (col["n_steps"] == n_steps) & np.isin(col["eval_seed"], list(eval_seeds))
+    several = len({p.recipe for p in psets}) > 1
+    out: dict[str, Any] = {}
+    for p in psets:
+        mine = keep & (col["params_id"] == p.id)
+        counts = confusion_counts(col["label"][mine], col["prediction"][mine])
+        key = p.recipe if several else ""
+        out[key] = out.get(key, 0) + counts
+    return out
 
 
 def _previous_rate_mode(run: RunDir, psets: list[ParamSet], n_images: int) -> list[dict] | None:

@@ -1,6 +1,6 @@
 """scripts/benchmark.py: its aggregation (medians over repeats, ratios) and argument checks.
 
-The benchmark itself is measured, not asserted (README "Measured results"); these tests
+The benchmark itself is measured, not asserted (docs/performance.md); these tests
 cover the parts that turn runs into the reported numbers, and its bad-input errors.
 """
 

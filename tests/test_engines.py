@@ -2,7 +2,7 @@
 
 The parameters are random but active (every layer spikes, as a trained network does), so
 that the tests need no training; the full-test-set contract on trained parameters is
-``scripts/engine_compare.py`` (its output is in the README).
+``scripts/engine_compare.py`` (its output is in docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The fault matrix (README "Reliability"): each fault injected into a real Ray run of the
+"""The fault matrix (docs/reliability.md): each fault injected into a real Ray run of the
 tiny config and compared with a fault-free golden run of the same job: every (point,
 shard) row read back from Parquet, no duplicates, per-image predictions identical. Each
 test also proves the fault happened (the killed process is gone, the run's statistics

@@ -4,7 +4,7 @@
 - only the results store imports ``pyarrow``;
 - the config, the model spec, the run folder and the message types import no TensorFlow
   (nor NengoDL), directly or through another snnjob module;
-- the README's "Design" section lists exactly the package's modules.
+- docs/design.md's module table lists exactly the package's modules.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ TF_FREE = {"snnjob.config", "snnjob.configfields", "snnjob.recipes", "snnjob.arc
            "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
            "snnjob.results.schema", "snnjob.results.summary", "snnjob.results.report",
-           "snnjob.mnist", "snnjob.preflight", "snnjob.anytime"}  # fmt: skip
+           "snnjob.mnist", "snnjob.preflight", "snnjob.anytime",
+           # reading results (snnjob.load, summary, compare) never needs TensorFlow
+           "snnjob.results.frames", "snnjob.compare"}  # fmt: skip
 TF_NAMES = {"tensorflow", "nengo_dl", "keras", "snnjob.backend", "snnjob.network",
             "snnjob.neurons", "snnjob.train", "snnjob.evaluate"}  # fmt: skip
 
@@ -114,9 +116,9 @@ def test_no_module_is_over_about_400_lines():
     assert {n: k for n, k in long.items() if k > 420} == {}
 
 
-def test_readme_design_section_lists_exactly_the_modules():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Design", 1)[1].split("\n## ", 1)[0]
+def test_design_doc_lists_exactly_the_modules():
+    design = (ROOT / "docs" / "design.md").read_text()
+    section = design.split("\n## Modules\n", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `(snnjob[\w./]*)` \|", section, flags=re.M))
     expected = {
         str(p.relative_to(ROOT)) if p.name != "__init__.py" else f"{p.parent.relative_to(ROOT)}/"
@@ -126,10 +128,9 @@ def test_readme_design_section_lists_exactly_the_modules():
     assert listed == expected
 
 
-def test_readme_lists_the_result_columns_as_defined():
+@pytest.mark.parametrize("dataset", ["results", "predictions", "curves", "anytime", "spikes"])
+def test_results_format_doc_lists_the_columns_as_defined(dataset):
     from snnjob.results.schema import columns_markdown
 
-    readme = (ROOT / "README.md").read_text()
-    assert columns_markdown("results") in readme
-    assert columns_markdown("predictions") in readme
-    assert columns_markdown("spikes") in readme
+    doc = (ROOT / "docs" / "results-format.md").read_text()
+    assert columns_markdown(dataset) in doc

@@ -73,6 +73,8 @@ def test_run_leaves_every_output(first_run):
     for rel in (curve_file, anytime_file, "config.yaml", "params/seed-0.npz", "params/seed-0.json",
                 "summary.json",
                 "plots/digits.png", "plots/outputs_over_time.png", "plots/error_vs_steps.png",
+                "plots/confusion.png", "plots/error_vs_synops.png",
+                "plots/spike_rate_histograms.png",
                 "checkpoints/seed-0/epoch-0001.npz"):  # fmt: skip
         assert (out / rel).is_file(), rel
     assert yaml.safe_load((out / "config.yaml").read_text()) == cfg.to_dict()
@@ -104,6 +106,52 @@ def test_run_writes_spike_statistics_and_their_plot(first_run):
         assert 0 <= row["silent_fraction"] <= 1 and row["synops_per_image_step"] > 0
     assert json.loads((out / "summary.json").read_text())["spikes"] == summary["spikes"]
     assert (out / "plots" / "spike_rates.png").is_file()
+    for row in rows:  # spikes-v2: the histogram of the neurons' rates
+        assert sum(row["rate_hist_counts"]) == row["n_neurons"]
+        assert len(row["rate_hist_edges_hz"]) == len(row["rate_hist_counts"]) + 1
+
+
+def test_the_runner_draws_each_plot_from_the_run_s_data(first_run, tmp_path):
+    """Each PNG in OUT/plots is, pixel for pixel, the figure of what summary.json and the
+    predictions hold, and those figures carry the run's numbers."""
+    from matplotlib.image import imread
+
+    from snnjob import plots
+    from snnjob.architecture import macs_per_image_step
+
+    cfg, out, summary = first_run
+    on_disk = json.loads((out / "summary.json").read_text())
+    macs = macs_per_image_step(cfg.model.preset)
+    preds = _predictions(out)
+    preds = preds.filter(pc.equal(preds["n_steps"], 10))
+    counts = plots.confusion_counts(preds["label"].to_numpy(), preds["prediction"].to_numpy())
+    redrawn = {
+        "error_vs_steps.png": plots.plot_error_vs_steps(tmp_path / "a.png", on_disk),
+        "error_vs_synops.png": plots.plot_error_vs_synops(tmp_path / "b.png", on_disk,
+                                                          {"base": macs}),
+        "confusion.png": plots.plot_confusion(tmp_path / "c.png", {"": counts}, n_steps=10),
+        "spike_rate_histograms.png": plots.plot_spike_histograms(tmp_path / "d.png",
+                                                                 on_disk["spikes"]),
+    }  # fmt: skip
+    for name, path in redrawn.items():
+        np.testing.assert_array_equal(imread(out / "plots" / name), imread(path), err_msg=name)
+    points = {p["n_steps"]: p for p in on_disk["points"]}
+    (rate,) = on_disk["rate_mode"]
+    fig = plots.error_vs_steps_figure(on_disk)
+    (mean,) = plots.tagged(fig, "seed-mean:base")  # one training seed: no band
+    assert list(mean.get_ydata()) == [100 * points[n]["error"] for n in (5, 10)]
+    assert plots.tagged(fig, "seed-band:base") == [] == plots.tagged(fig, "seed-bars:base")
+    (line,) = plots.tagged(fig, "rate-mode:base")
+    assert line.get_ydata()[0] == 100 * rate["error"]
+    fig = plots.error_vs_synops_figure(on_disk, {"base": macs})
+    (entry,) = on_disk["spikes"]
+    per_step = sum(r["synops_per_image_step"] for r in entry["layers"])
+    (synops,) = plots.tagged(fig, f"synops:{entry['params_id']}")
+    np.testing.assert_allclose(synops.get_xdata(), [5 * per_step, 10 * per_step])
+    assert list(synops.get_ydata()) == [100 * points[n]["error"] for n in (5, 10)]
+    (star,) = plots.tagged(fig, "ann-error:base")
+    assert (star.get_xdata()[0], star.get_ydata()[0]) == (macs, 100 * rate["error"])
+    assert counts.sum() == 400 and counts.sum() - np.trace(counts) == points[10]["n_errors"]
 
 
 def test_summary_counts_equal_parquet_sums(first_run):
@@ -179,6 +227,17 @@ def test_a_run_from_before_anytime_resumes_summarizes_and_plots(first_run, mnist
     shutil.copytree(out, old)
     shutil.rmtree(old / "anytime")
     shutil.rmtree(old / "plots")
+    # and from before the rate histograms: its spikes file in the spikes-v1 schema
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from snnjob.results.spikestore import SPIKE_SCHEMA_V1, read_spikes
+
+    (spikes_file,) = (old / "spikes").glob("*.parquet")
+    v1 = pq.read_table(spikes_file).drop_columns(["rate_hist_edges_hz", "rate_hist_counts"])
+    pq.write_table(pa.Table.from_pylist(v1.to_pylist(), schema=SPIKE_SCHEMA_V1), spikes_file)
+    params_id = summary["points"][0]["params_id"]
+    assert "rate_hist_counts" not in read_spikes(old, params_id, 0, 0)[0]  # readable
     config = yaml.safe_load((old / "config.yaml").read_text())
     del config["eval"]["anytime_thresholds"]
     (old / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -188,6 +247,10 @@ def test_a_run_from_before_anytime_resumes_summarizes_and_plots(first_run, mnist
     assert again["timings"]["skipped"] == again["timings"]["tasks"] == 2  # still complete
     assert again["points"] == summary["points"] and again["anytime"] == []
     assert (old / "plots" / "error_vs_steps.png").is_file()
+    assert again["spikes"] == summary["spikes"]  # recomputed with the histograms
+    assert read_spikes(old, params_id, 0, 0) == read_spikes(out, params_id, 0, 0)
+    for name in ("confusion.png", "error_vs_synops.png", "spike_rate_histograms.png"):
+        assert (old / "plots" / name).is_file(), name
     assert not (old / "anytime").exists()
 
 

@@ -35,7 +35,10 @@ Submodules:
 - :mod:`~snnjob.results.summary`: ``check_coverage`` and ``summarize`` over shard-row dicts,
   ``wilson_interval``, ``load_summary`` (reads ``summary.json``, upgrading older formats) and
   ``write_json_atomic``.
-- :mod:`~snnjob.results.report`: ``summary_markdown``.
+- :mod:`~snnjob.results.report`: ``summary_markdown`` (tables by tabulate), ``summary_json``,
+  ``summary_csv``.
+- :mod:`~snnjob.results.frames`: ``load`` (``snnjob.load``): a finished run as pandas
+  DataFrames, and ``check_run_folder``. Import it explicitly (pandas; this package does not).
 """
 
 from snnjob.results.report import summary_markdown

@@ -1,13 +1,19 @@
-"""Markdown rendering of a :func:`snnjob.results.summary.summarize` result."""
+"""Rendering of a :func:`snnjob.results.summary.summarize` result: Markdown tables
+(:func:`summary_markdown`, by tabulate), JSON (:func:`summary_json`) and the points as CSV
+(:func:`summary_csv`); ``snnjob summary --format markdown|json|csv``."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from snnjob.results.summary import upgrade_summary
 
-__all__ = ["summary_markdown"]
+__all__ = ["FORMATS", "markdown_table", "render_summary", "summary_csv", "summary_json",
+           "summary_markdown"]  # fmt: skip
 
 
 def _pct(value: float) -> str:
@@ -24,10 +30,13 @@ def _mean_ci(row: Mapping[str, Any]) -> str:
     return f"{_pct(row['mean_ci95_low'])} – {_pct(row['mean_ci95_high'])}"
 
 
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+def markdown_table(header: list[str], rows: list[list[str]], *, left: int = 0) -> str:
+    """A Markdown (pipe) table of text cells by tabulate: the first ``left`` columns
+    left-aligned (names), the others right-aligned (numbers)."""
+    from tabulate import tabulate
+
+    align = ("left",) * left + ("right",) * (len(header) - left)
+    return tabulate(rows, headers=header, tablefmt="pipe", disable_numparse=True, colalign=align)
 
 
 def _recipe_column(rows: list[Mapping[str, Any]]) -> bool:
@@ -51,11 +60,11 @@ def _points_table(points: list[Mapping[str, Any]]) -> str:
         ]
         rows.append(([p["recipe"]] if recipe else []) + ([p["params_id"]] if multi else []) + row)
     front = (["recipe"] if recipe else []) + (["params_id"] if multi else [])
-    return _markdown_table(front + header, rows)
+    return markdown_table(front + header, rows)
 
 
 def _by_n_steps_table(by_n_steps: list[Mapping[str, Any]]) -> str:
-    return _markdown_table(
+    return markdown_table(
         ["n_steps", "points", "mean error %", "std %", "min %", "max %"],
         [
             [
@@ -73,7 +82,7 @@ def _by_n_steps_table(by_n_steps: list[Mapping[str, Any]]) -> str:
 
 def _rate_mode_table(rate_mode: list[Mapping[str, Any]]) -> str:
     front = ["recipe"] if _recipe_column(rate_mode) else []
-    return _markdown_table(
+    return markdown_table(
         front + ["train_seed", "n_images", "n_errors", "error %", "95% CI %"],
         [
             ([r["recipe"]] if front else [])
@@ -97,7 +106,7 @@ def _recipe_tables(recipes: list[Mapping[str, Any]]) -> list[str]:
             + (f"; rate-mode error {_pct(rate['error'])}%" if rate else "")
             + ")",
             "",
-            _markdown_table(
+            markdown_table(
                 ["n_steps", "train seeds", "mean error %", "95% CI of mean %", "std %",
                  "min %", "max %", "pooled error %", "pooled 95% CI %"],
                 [
@@ -113,7 +122,7 @@ def _recipe_tables(recipes: list[Mapping[str, Any]]) -> list[str]:
 
 def _anytime_table(anytime: list[Mapping[str, Any]]) -> str:
     front = ["recipe"] if _recipe_column(anytime) else []
-    return _markdown_table(
+    return markdown_table(
         front + ["train_seed", "eval_seed", "threshold", "mean steps", "error %", "95% CI %"],
         [
             ([a["recipe"]] if front else [])
@@ -204,3 +213,31 @@ def engine_line(engine: Mapping[str, Any]) -> str:
         f"differing prediction(s), largest output difference {diff:.2g}, "
         f"{engine.get('check_wall_time_s', 0.0):.1f} s"
     )
+
+
+def summary_json(summary: Mapping[str, Any]) -> str:
+    """The whole summary (current format) as indented JSON, ending with a newline."""
+    return json.dumps(upgrade_summary(summary), indent=2, allow_nan=False) + "\n"
+
+
+def summary_csv(summary: Mapping[str, Any]) -> str:
+    """The summary's points as CSV: one row per sweep point, a header of every key the
+    points have (in order of first appearance); fractions as full-precision numbers."""
+    points = upgrade_summary(summary)["points"]
+    names = list(dict.fromkeys(key for p in points for key in p))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(points)
+    return buffer.getvalue()
+
+
+FORMATS = {"markdown": summary_markdown, "json": summary_json, "csv": summary_csv}
+"""``snnjob summary --format`` choices and their renderers (markdown first: the default)."""
+
+
+def render_summary(summary: Mapping[str, Any], fmt: str = "markdown") -> str:
+    """``summary`` rendered as one of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return FORMATS[fmt](summary)

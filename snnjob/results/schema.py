@@ -200,11 +200,15 @@ def columns_markdown(kind: str) -> str:
 # Spike statistics (OUT/spikes): a diagnostic, not part of the sweep's results
 # --------------------------------------------------------------------------------------------
 
-SPIKE_SCHEMA_VERSION = "spikes-v1"
-"""Schema version of ``spikes/*.parquet``."""
+SPIKE_SCHEMA_VERSION = "spikes-v2"
+"""Schema version of ``spikes/*.parquet`` (``spikes-v1``: without the rate histogram)."""
+SPIKE_SCHEMA_V1_VERSION = "spikes-v1"
+"""Schema version of the ``spikes/*.parquet`` files written before the rate histogram."""
+SPIKE_HIST_BINS = 20
+"""Bins of the per-layer firing-rate histogram (``rate_hist_counts``)."""
 
 _RATE = "firing rate (Hz) of the layer's neurons, each averaged over the images and steps"
-SPIKE_COLUMNS: tuple[Column, ...] = (
+SPIKE_COLUMNS_V1: tuple[Column, ...] = (
     Column("params_id", "string", "id of the trained parameter set"),
     Column("params_sha256", "string", "SHA-256 hex digest of the parameters simulated"),
     Column("train_seed", "int64", "seed of the training run"),
@@ -233,13 +237,29 @@ SPIKE_COLUMNS: tuple[Column, ...] = (
         "(architecture.fan_out: exact at borders, through the pool)",
     ),
 )
-"""Columns of ``spikes/*.parquet`` (schema ``spikes-v1``): one row per LIF layer of one
+"""Columns of ``spikes/*.parquet`` files of schema ``spikes-v1`` (still read)."""
+SPIKE_COLUMNS: tuple[Column, ...] = (
+    *SPIKE_COLUMNS_V1,
+    Column(
+        "rate_hist_edges_hz",
+        f"list<float64, {SPIKE_HIST_BINS + 1}>",
+        f"edges of the histogram of the {_RATE}: {SPIKE_HIST_BINS} equal bins from 0 to the "
+        "layer's highest rate (to 1 Hz when all are silent)",
+    ),
+    Column(
+        "rate_hist_counts",
+        f"list<int64, {SPIKE_HIST_BINS}>",
+        "neurons per histogram bin (bins include their left edge, the last also its right)",
+    ),
+)
+"""Columns of ``spikes/*.parquet`` (schema ``spikes-v2``): one row per LIF layer of one
 (parameter set, evaluation seed), from the spike-statistics pass at the sweep's longest
-``n_steps``."""
+``n_steps``; ``spikes-v1`` rows lack the two histogram columns."""
 
 COLUMNS[SPIKES_DIR] = SPIKE_COLUMNS
 SCHEMA_VERSIONS[SPIKES_DIR] = SPIKE_SCHEMA_VERSION
-__all__ += ["SPIKES_DIR", "SPIKE_COLUMNS", "SPIKE_SCHEMA_VERSION"]
+__all__ += ["SPIKES_DIR", "SPIKE_COLUMNS", "SPIKE_COLUMNS_V1", "SPIKE_HIST_BINS",
+            "SPIKE_SCHEMA_V1_VERSION", "SPIKE_SCHEMA_VERSION"]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ atomically. :func:`spike_rows` turns a :class:`~snnjob.messages.SpikeCounts` int
 - ``silent_fraction``: neurons with no spike on any image; ``silent_per_image_fraction``:
   (image, neuron) pairs without a spike;
 - ``synops_per_image_step``: sum over neurons of spikes x fan-out
-  (:func:`snnjob.architecture.fan_out`), per image and step.
+  (:func:`snnjob.architecture.fan_out`), per image and step;
+- ``rate_hist_edges_hz`` / ``rate_hist_counts``: the histogram of the neurons' rates,
+  :data:`~snnjob.results.schema.SPIKE_HIST_BINS` equal bins from 0 to the highest rate
+  (schema ``spikes-v2``). Files of schema ``spikes-v1`` (without it) are still read.
 
 With :mod:`~snnjob.results.store` and :mod:`~snnjob.results.curvestore`, one of the three
 modules that import pyarrow.
@@ -29,11 +32,21 @@ from snnjob.architecture import fan_out
 from snnjob.atomic import write_atomic
 from snnjob.errors import RunDirError
 from snnjob.messages import SpikeCounts
-from snnjob.results.schema import SPIKE_COLUMNS, SPIKE_SCHEMA_VERSION, SPIKES_DIR, PointKey
+from snnjob.results.schema import (
+    SPIKE_COLUMNS,
+    SPIKE_COLUMNS_V1,
+    SPIKE_HIST_BINS,
+    SPIKE_SCHEMA_V1_VERSION,
+    SPIKE_SCHEMA_VERSION,
+    SPIKES_DIR,
+    PointKey,
+)
 from snnjob.results.store import arrow_schema, read_table
 
 SPIKE_SCHEMA = arrow_schema(SPIKE_COLUMNS, SPIKE_SCHEMA_VERSION)
 """Arrow schema of ``spikes/*.parquet``."""
+SPIKE_SCHEMA_V1 = arrow_schema(SPIKE_COLUMNS_V1, SPIKE_SCHEMA_V1_VERSION)
+"""Arrow schema of the ``spikes/*.parquet`` files written before the rate histogram."""
 PERCENTILES = (5, 25, 50, 75, 95)
 
 
@@ -65,6 +78,8 @@ def spike_rows(
         per_neuron = np.repeat(grid.ravel(), n // grid.size)  # neurons ordered (h, w, c)
         rates = spikes / (image_steps * counts.dt)
         pct = np.percentile(rates, PERCENTILES)
+        top = float(rates.max()) if rates.size and rates.max() > 0 else 1.0
+        hist, edges = np.histogram(rates, bins=SPIKE_HIST_BINS, range=(0.0, top))
         rows.append({
             "params_id": params_id, "params_sha256": params_sha256,
             "train_seed": int(train_seed), "eval_seed": int(eval_seed), "layer": layer,
@@ -75,6 +90,8 @@ def spike_rows(
             "silent_per_image_fraction": 1.0 - counts.active[layer] / (counts.n_images * n),
             "spikes_per_image_step": float(spikes.sum() / image_steps),
             "synops_per_image_step": float((spikes * per_neuron).sum() / image_steps),
+            "rate_hist_edges_hz": [float(e) for e in edges],
+            "rate_hist_counts": [int(c) for c in hist],
         })  # fmt: skip
     return rows
 
@@ -92,11 +109,17 @@ def write_spikes(out_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> Path
 def read_spikes(
     out_dir: str | os.PathLike, params_id: str, train_seed: int, eval_seed: int
 ) -> list[dict[str, Any]] | None:
-    """The rows of one (parameter set, evaluation seed), or None if there is no readable file."""
+    """The rows of one (parameter set, evaluation seed), or None if there is no readable file.
+
+    Rows of a ``spikes-v1`` file (older runs) come back without the histogram columns."""
     path = Path(out_dir) / SPIKES_DIR / spike_file_name(params_id, train_seed, eval_seed)
     if not path.is_file():
         return None
-    try:
-        return read_table(path, SPIKE_SCHEMA).to_pylist()
-    except (OSError, ValueError, pa.ArrowException, RunDirError):
-        return None
+    for schema in (SPIKE_SCHEMA, SPIKE_SCHEMA_V1):
+        try:
+            return read_table(path, schema).to_pylist()
+        except RunDirError:  # another schema version: try the older one
+            continue
+        except (OSError, ValueError, pa.ArrowException):
+            return None
+    return None
