@@ -173,7 +173,7 @@ class EvalConfig:
     task (rounded up to a multiple of ``minibatch_size``). ``unroll``: the largest divisor
     of ``n_steps`` not above it is used as NengoDL's ``unroll_simulation``. ``xla``: compile
     the simulation step with XLA auto-clustering on the evaluation workers (faster on CPU,
-    not bit-exact: outputs move by float rounding; see the README's performance section).
+    not bit-exact: outputs move by float rounding; see docs/performance.md).
     ``anytime_thresholds``: margins of the filtered output (top-1 minus top-2) at which an
     image stops early (:mod:`snnjob.anytime`); one anytime point each (empty: off).
     ``spike_stats_images``: spike statistics per LIF layer (``OUT/spikes``) on the first N

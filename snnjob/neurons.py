@@ -7,8 +7,8 @@ layers use and which rate approximation NengoDL trains through.
 ``FilteredLIF``: LIF neurons whose output is their own lowpass-filtered spike train.
 ``model.layer_synapse`` puts a lowpass filter on the spikes each LIF layer sends on. As a
 Nengo ``Lowpass`` synapse on the outgoing connection, NengoDL 3.6 ran spiking evaluation
-several times slower and in several times the memory (README, benchmark). Each LIF layer has
-one outgoing connection, so filtering inside the neuron is the same filter: three
+several times slower and in several times the memory (docs/performance.md). Each LIF
+layer has one outgoing connection, so filtering inside the neuron is the same filter: three
 elementwise operations merged into the neurons' own step. One difference: a Nengo synapse
 is an update operator, so its output arrives one step later, once per layer; this filter's
 output is used in the step it is computed.

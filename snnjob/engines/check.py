@@ -4,8 +4,8 @@ Contract (same parameters, same evaluation seed): predictions equal to the ``nen
 engine's on at least 99.95% of images at every ``n_steps``. The two engines add the same
 float32 numbers in different orders (a convolution against the sum of the spikes that
 reach it), so a neuron whose voltage lands within a rounding error of its threshold can
-spike one step earlier or later; outputs then differ by a few thousandths (README,
-Performance), and an image very near a decision boundary can change class.
+spike one step earlier or later; outputs then differ by a few thousandths
+(docs/performance.md), and an image very near a decision boundary can change class.
 
 The job's self-check: the first ``eval.verify_images`` test images of every (parameter set,
 evaluation seed) run through both engines on a worker. It fails the job when, at any

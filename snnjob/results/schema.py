@@ -2,7 +2,7 @@
 
 Plain Python (no :mod:`pyarrow`): :mod:`snnjob.results.store` builds the Parquet schemas from
 :data:`SHARD_COLUMNS` and :data:`PREDICTION_COLUMNS`, and :func:`columns_markdown` renders the
-same tuples as the README's column tables. Also here: what identifies a sweep point
+same tuples as the column tables of docs/results-format.md. Also here: what identifies a sweep point
 (:class:`PointKey`) and the canonical shard file names.
 """
 
