@@ -12,10 +12,15 @@ and nodes:
 - an actor that dies (:class:`ray.exceptions.RayActorError`) fails its items at once; each
   goes back to the front of the queue. Only the item it was running (its oldest unfinished
   one: an actor runs its items in order) is charged an attempt, up to ``max_attempts`` per
-  item; an item that merely waited behind it is requeued free. Given
-  ``replace``, a replacement actor is started (at most ``max_replacements`` per run). An
-  actor receives items only once it is ready (``ping`` answered), so a replacement that
-  finds no room on the cluster never holds work: the others finish it;
+  item; an item that merely waited behind it is requeued free. Given ``replace``, a
+  replacement actor is started: every lost actor of a long run is replaced as long as work
+  gets done. Only when ``max_replacements`` replacements in a row died without an item
+  completing, and none has completed for ``start_timeout_s`` either, do the next losses
+  wait: actors that die before finishing anything (a worker that cannot start) are not
+  restarted forever, while a burst of losses is ridden out; once an item completes, they
+  are replaced (the pool gets back to its size). An actor receives items
+  only once it is ready (``ping`` answered), so a replacement that finds no room on the
+  cluster never holds work: the others finish it;
 - an item whose own code raises is not retried (the same input raises again): the run stops
   with a :class:`SweepError` that names the item and the cause.
 
@@ -55,6 +60,7 @@ class SchedulerStats:
     requeued: int = 0  # items that waited behind a crash, requeued without an attempt
     lost_actors: list[int] = field(default_factory=list)  # indices into Scheduler.actors
     replaced: int = 0  # replacement actors started
+    refilled: int = 0  # of which for actors lost while no item completed (started later)
 
 
 def _succeeded(ref: ray.ObjectRef) -> bool:
@@ -88,13 +94,15 @@ class Scheduler(Generic[Item]):
     replace
         Starts a replacement for a lost actor and returns its handle (or None: no room).
     max_replacements
-        Replacements per run (default: as many as there are actors).
+        Replacements in a row without an item completing (default: as many as there are
+        actors) after which, once no item has completed for ``start_timeout_s`` either,
+        lost actors wait; each completed item resets the count and replaces them.
     per_actor
         Items a ready actor holds at once (>= 1).
     start_timeout_s
         After a loss, how long to wait for a replacement when no actor is ready at all
         (before any loss, actors that wait for resources, e.g. CPUs still held by training,
-        are waited for).
+        are waited for); and see ``max_replacements``.
     ping
         Returns an ObjectRef that resolves once the actor is constructed.
     """
@@ -126,6 +134,9 @@ class Scheduler(Generic[Item]):
         self._replace = replace
         self._max_replacements = len(actors) if max_replacements is None else max_replacements
         self._start_timeout_s = start_timeout_s
+        self._replaced_in_a_row = 0  # replacements since an item last completed
+        self._progress_at = time.monotonic()  # when run() started or an item last completed
+        self._unreplaced: list[int] = []  # lost meanwhile: replaced once an item completes
         self._queue: deque[tuple[Item, int]] = deque()  # (item, attempts made so far)
         # ref -> (item, actor, attempts made so far, submission number)
         self._inflight: dict[ray.ObjectRef, tuple[Item, int, int, int]] = {}
@@ -149,13 +160,14 @@ class Scheduler(Generic[Item]):
         actors and kills them).
         """
         self._queue.extend((item, 0) for item in items)
+        self._progress_at = time.monotonic()
         self._fill()
         waiting_since = time.monotonic()
         while self._inflight or self._queue:
             if not self._inflight and not self._starting:
                 raise SweepError(
                     f"no actor left for {len(self._queue)} item(s), the first "
-                    f"{self._describe(self._queue[0][0])}"
+                    f"{self._describe(self._queue[0][0])}{self._why_none_left()}"
                 )
             timeout = None
             if not self._inflight and self.stats.lost_actors:  # only replacements starting
@@ -192,6 +204,8 @@ class Scheduler(Generic[Item]):
                     f"{type(exc.cause).__name__}: {exc.cause}"
                 ) from exc
             self.stats.completed += 1
+            self._replaced_in_a_row, self._progress_at = 0, time.monotonic()
+            self._refill()
             self._fill()  # before the caller handles the result: the actor keeps busy
             yield item, result
 
@@ -254,13 +268,44 @@ class Scheduler(Generic[Item]):
         self._state[actor] = LOST
         self.stats.lost_actors.append(actor)
         log.warning("actor %d lost: %s", actor, type(exc).__name__)
-        if self._replace is None or self.stats.replaced >= self._max_replacements:
+        if self._replace is None:
             return
+        if not self._may_replace():
+            self._unreplaced.append(actor)
+            log.warning("actor %d not replaced for now: %s", actor, self._no_progress())
+            return
+        self._start_replacement(actor)
+
+    def _may_replace(self) -> bool:
+        return (
+            self._replaced_in_a_row < self._max_replacements
+            or time.monotonic() - self._progress_at < self._start_timeout_s
+        )
+
+    def _no_progress(self) -> str:
+        return (f"the last {self._replaced_in_a_row} replacement(s) died and no item "
+                f"completed in {self._start_timeout_s:g} s")  # fmt: skip
+
+    def _start_replacement(self, actor: int) -> None:
         new = self._replace()
         if new is not None:
             self.stats.replaced += 1
+            self._replaced_in_a_row += 1
             log.warning("actor %d started to replace actor %d", len(self.actors), actor)
             self._add(new)
+
+    def _refill(self) -> None:
+        """After an item completed: replace the actors lost while nothing completed (the
+        pool gets back to its size)."""
+        while self._unreplaced and self._may_replace():
+            self.stats.refilled += 1
+            self._start_replacement(self._unreplaced.pop(0))
+
+    def _why_none_left(self) -> str:
+        lost = len(self.stats.lost_actors)
+        if not self._unreplaced:
+            return f": {lost} actor(s) lost" if lost and self._replace is not None else ""
+        return f": {lost} actor(s) lost, and {self._no_progress()}, so no more were started"
 
     def _retry(self, item: Item, attempt: int, exc: Exception) -> None:
         if attempt + 1 >= self._max_attempts:

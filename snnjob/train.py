@@ -11,6 +11,7 @@ checkpoint (weights + optimiser state + history) is written after every
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -296,7 +297,10 @@ def _save_checkpoint(checkpoint_dir, epoch, handles, optimizer, history) -> Path
     arrays["history"] = np.array(
         [[h["epoch"], h["loss"], h["accuracy"], h["images"], h["wall_time_s"]] for h in history],
         dtype=np.float64,
-    )
+    )  # read by checkpoints of earlier versions' readers
+    # every field of every epoch, exactly (a resumed training's history equals an
+    # uninterrupted one's: learning_rate was lost before); a string array, no pickle
+    arrays["history_json"] = np.array(json.dumps(history))
     path = Path(checkpoint_dir) / f"epoch-{epoch:04d}.npz"
     write_atomic(path, lambda f: np.savez(f, **arrays))
     return path
@@ -319,11 +323,14 @@ def _restore(path: Path, handles, optimizer) -> tuple[int, list[dict[str, float]
         )
     for var, value in zip(optimizer.variables, opt_arrays):
         var.assign(value)
-    history = [
-        {"epoch": int(r[0]), "loss": r[1], "accuracy": r[2], "images": int(r[3]),
-         "wall_time_s": r[4]}
-        for r in arrays["history"]
-    ]  # fmt: skip
+    if "history_json" in arrays:
+        history = json.loads(str(arrays["history_json"]))
+    else:  # a checkpoint written before history_json: five numbers per epoch
+        history = [
+            {"epoch": int(r[0]), "loss": r[1], "accuracy": r[2], "images": int(r[3]),
+             "wall_time_s": r[4]}
+            for r in arrays["history"]
+        ]  # fmt: skip
     return int(_CKPT.match(path.name).group(1)), history
 
 

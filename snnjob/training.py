@@ -25,7 +25,13 @@ from snnjob.architecture import weight_shapes
 from snnjob.config import JobConfig
 from snnjob.errors import ConfigError
 from snnjob.messages import TrainOutcome
-from snnjob.params import ParamSet, check_trained_preset, load_params, save_params
+from snnjob.params import (
+    ParamSet,
+    check_trained_preset,
+    load_params,
+    save_params,
+    sidecar_path,
+)
 from snnjob.recipes import Recipe, expand_recipes
 from snnjob.rundir import RunDir
 from snnjob.session import cluster_info
@@ -61,7 +67,9 @@ def param_sets(
     for recipe in expand_recipes(cfg):
         for seed in cfg.train.seeds:
             path = run.params_file(seed, recipe.slug)
-            if path.exists():
+            # the sidecar is written last: a .npz without one is a save that a killed driver
+            # did not finish, trained again (at once, from the training's last checkpoint)
+            if path.exists() and sidecar_path(path).exists():
                 params, meta = load_params(path, expected=weight_shapes(recipe.model.preset))
                 log.info("training seed %d: reusing %s", seed, path)
                 reused.append(

@@ -183,6 +183,89 @@ def test_only_the_item_an_actor_was_running_is_charged_for_its_death(local_ray):
     assert results[1][0] == "spare2"
 
 
+def test_a_long_run_replaces_more_actors_than_it_started_with(local_ray):
+    """Every actor dies on its third call, each after finishing two items: a long sweep on
+    a cluster that keeps losing workers. Each loss is replaced as long as work gets done
+    (the replacement budget counts losses in a row without progress); it used to be a total
+    per run, so the second loss here ended the run with "no actor left" (found by
+    scripts/chaos.py: a soak killing more workers than the pool had)."""
+    made: list[str] = []
+
+    def replace():
+        made.append(f"spare{len(made)}")
+        return Adder.remote(made[-1], crash_nth=2 if len(made) < 5 else None)
+
+    scheduler = Scheduler(
+        warm(Adder.remote("first", crash_nth=2)), submit, max_attempts=2, replace=replace,
+        describe=lambda x: f"item {x}",
+    )  # fmt: skip
+    results = dict(scheduler.run(range(12)))
+    assert sorted(results) == list(range(12))
+    assert all(results[x][2] == x + 1 for x in results)
+    assert scheduler.stats.replaced == len(scheduler.stats.lost_actors) >= 3  # > 1 actor
+
+
+def test_replacements_that_die_before_finishing_anything_stop_the_run(local_ray):
+    """No item completes: once ``max_replacements`` replacements in a row have died and
+    ``start_timeout_s`` has passed without progress, the run stops with one error instead
+    of starting actors forever; until then (a burst of losses), every loss is replaced."""
+    scheduler = Scheduler(
+        warm(Adder.remote("doomed", crash_nth=0)), submit, max_attempts=100,
+        replace=lambda: Adder.remote("doomed too", crash_nth=0), max_replacements=1,
+        start_timeout_s=4,
+    )  # fmt: skip
+    t0 = time.monotonic()
+    with pytest.raises(SweepError, match=r"no actor left for 3 item\(s\), the first \d: \d+ "
+                       r"actor\(s\) lost, and the last \d+ replacement\(s\) died and no item "
+                       r"completed in 4 s, so no more were started"):  # fmt: skip
+        dict(scheduler.run(range(3)))
+    assert scheduler.stats.replaced >= 2 and scheduler.stats.completed == 0  # > 1: 4 s
+    assert 4 <= time.monotonic() - t0 < 60
+
+
+@ray.remote(num_cpus=0)
+class Gated:
+    """``f(x) = x + 1``; its first call returns ``after`` seconds after the file ``gate``
+    appears."""
+
+    def __init__(self, gate: str, after: float):
+        self.gate, self.after, self.calls = gate, after, 0
+
+    def f(self, x: int) -> tuple[str, int, int]:
+        self.calls += 1
+        if self.calls == 1:
+            while not os.path.exists(self.gate):
+                time.sleep(0.05)
+            time.sleep(self.after)
+        return "gated", os.getpid(), x + 1
+
+
+def test_actors_lost_while_nothing_completes_are_replaced_once_work_does(local_ray, tmp_path):
+    """With ``max_replacements=1`` and ``start_timeout_s=0.5``: "doomed" dies, its
+    replacement dies too, over half a second after the run started with no item completed
+    (so the second loss waits); once the gated actor completes an item, the waiting loss is
+    replaced and the pool is back to two. Without this, each such stretch shrank the pool
+    for good (found by scripts/chaos.py)."""
+    gate = tmp_path / "gate"
+
+    spares: list = []
+
+    def replace():
+        gate.touch()  # the gated actor completes its first item 3 s from now
+        spares.append(Adder.remote(f"spare{len(spares)}", crash_nth=None if spares else 0))
+        return spares[-1]
+
+    scheduler = Scheduler(
+        warm(Gated.remote(str(gate), 3.0), Adder.remote("doomed", crash_nth=0)), submit,
+        max_attempts=5, replace=replace, max_replacements=1, start_timeout_s=0.5,
+    )  # fmt: skip
+    results = dict(scheduler.run(range(6)))
+    assert sorted(results) == list(range(6))
+    assert len(scheduler.stats.lost_actors) == 2  # doomed and the first spare
+    assert scheduler.stats.replaced == 2 and scheduler.stats.refilled == 1
+    assert len(scheduler.live_actors) == 2  # the pool is back to its size
+
+
 def test_no_actor_left_stops_the_run(local_ray):
     scheduler = Scheduler([Adder.remote("a", crash_on=0)], submit, max_attempts=5)
     with pytest.raises(SweepError, match=r"no actor left for 3 item\(s\)"):

@@ -212,6 +212,28 @@ def test_checkpoint_resume_matches_uninterrupted_training(tmp_path, mnist):
         np.testing.assert_allclose(resumed.params[k], full.params[k], rtol=1e-4, atol=1e-6)
 
 
+def test_a_resumed_trainings_history_keeps_every_field(tmp_path, mnist):
+    """A training resumed from a checkpoint reports the same per-epoch history as an
+    uninterrupted one, every field but the wall time; the checkpoint used to keep five of
+    them and drop ``learning_rate`` (found by scripts/chaos.py: the resumed run's
+    summary.json lacked it)."""
+    cfg = load_config("tiny", ["train.epochs=2", "train.lr_schedule=cosine"])
+    x, y = mnist.train_images[:500], mnist.train_labels[:500]
+    full = train(cfg.model, cfg.train, x, y, seed=3, verbose=0)
+    one = load_config("tiny", ["train.epochs=1", "train.lr_schedule=cosine"]).train
+    train(cfg.model, one, x, y, seed=3, checkpoint_dir=tmp_path, verbose=0)
+    resumed = train(cfg.model, cfg.train, x, y, seed=3, checkpoint_dir=tmp_path, verbose=0)
+    assert resumed.resumed_from_epoch == 1
+
+    def fields(history):
+        return [{k: v for k, v in h.items() if k != "wall_time_s"} for h in history]
+
+    assert [sorted(h) for h in resumed.history] == [sorted(h) for h in full.history]
+    assert [h["learning_rate"] for h in resumed.history] == pytest.approx([1e-3, 5e-4])
+    for mine, uninterrupted in zip(fields(resumed.history), fields(full.history)):
+        assert mine == pytest.approx(uninterrupted)
+
+
 def test_cosine_schedule_sets_each_epochs_learning_rate(mnist):
     cfg = load_config("tiny", ["train.epochs=3", "train.lr_schedule=cosine"])
     x, y = mnist.train_images[:500], mnist.train_labels[:500]
