@@ -124,7 +124,7 @@ class DryRun:
 def _network_name(n: Network) -> str:
     seed = "--params" if n.train_seed is None else f"seed {n.train_seed}"
     state = "" if n.train or n.train_seed is None else " (trained)"
-    return f"{n.recipe or n.preset}/{seed}{state}" if n.recipe else f"{n.preset} {seed}{state}"
+    return f"{n.recipe}/{seed}{state}" if n.recipe else f"{n.preset} {seed}{state}"
 
 
 def _duration(seconds: float) -> str:

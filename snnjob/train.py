@@ -257,10 +257,16 @@ def latest_checkpoint(checkpoint_dir: str | Path | None) -> Path | None:
     """The newest complete ``epoch-NNNN.npz`` in ``checkpoint_dir``, or None."""
     if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
         return None
+    found = _checkpoints(checkpoint_dir)
+    return found[-1] if found else None
+
+
+def _checkpoints(checkpoint_dir: str | Path) -> list[Path]:
+    """The ``epoch-NNNN.npz`` checkpoints in ``checkpoint_dir``, oldest epoch first."""
     found = sorted(
         (int(m.group(1)), p) for p in Path(checkpoint_dir).iterdir() if (m := _CKPT.match(p.name))
     )
-    return found[-1][1] if found else None
+    return [p for _, p in found]
 
 
 def prune_checkpoints(checkpoint_dir: str | Path, keep: int) -> list[Path]:
@@ -274,10 +280,7 @@ def prune_checkpoints(checkpoint_dir: str | Path, keep: int) -> list[Path]:
     """
     if keep < 1:
         raise ValueError(f"keep must be >= 1, got {keep}")
-    found = sorted(
-        (int(m.group(1)), p) for p in Path(checkpoint_dir).iterdir() if (m := _CKPT.match(p.name))
-    )
-    old = [p for _, p in found[:-keep]]
+    old = _checkpoints(checkpoint_dir)[:-keep]
     for path in old:
         path.unlink(missing_ok=True)
     return old
