@@ -186,13 +186,13 @@ def run_variant(args) -> dict:  # noqa: C901 - one branch per variant
         with tempfile.TemporaryDirectory() as tmp:
             s = run_job(cfg, Path(tmp) / "run", params_file=args.params, progress=False)
         total = time.perf_counter() - t0
-        run = s["timings"]["eval_wall_time_s"]
-        start = s["timings"]["first_shard"]
-        steady = run - start["worker_start_s"] - start["imports_s"] - start["simulator_build_s"]
+        run = s.timings.eval_wall_time_s
+        start = s.timings.first_shard
+        steady = run - start.worker_start_s - start.imports_s - start.simulator_build_s
         out.update(
             run_s=run,
             total_s=total,
-            errors=s["points"][0]["n_errors"],
+            errors=s.points[0].n_errors,
             workers=workers,
             threads=threads,
         )
@@ -242,13 +242,13 @@ def _worker_rss(args) -> dict:
     connect(None, num_cpus=1)
     with tempfile.TemporaryDirectory() as tmp:
         s = run_job(cfg, Path(tmp) / "run", params_file=args.params, progress=False)
-    t = s["timings"]
+    t = s.timings
     return {
-        "worker_peak_rss_mb": t["worker_peak_rss_mb"],
+        "worker_peak_rss_mb": t.worker_peak_rss_mb,
         "n_images": args.rss_images,
         "n_steps": 200,
-        "run_s": t["eval_wall_time_s"],
-        "errors": s["points"][0]["n_errors"],
+        "run_s": t.eval_wall_time_s,
+        "errors": s.points[0].n_errors,
     }
 
 
@@ -440,9 +440,10 @@ def _ratios(by: dict) -> dict:
             by["worker_rss_200"]["worker_peak_rss_mb"] / 1024
         )
     if "conv_peak" in by and "snnjob_stream" in by:
-        from snnjob.architecture import flops_per_image_step
+        from snnjob.config import ModelConfig
 
-        achieved = by["snnjob_stream"]["image_steps_per_s"] * flops_per_image_step("seed")
+        flops = ModelConfig().net.flops_per_image_step()
+        achieved = by["snnjob_stream"]["image_steps_per_s"] * flops
         ratios["eval_peak_fraction_seed"] = achieved / 1e9 / by["conv_peak"]["gflops"]
     if "plain_tiled" in by and "snnjob_stream" in by:
         ratios["snnjob_stream/plain_tiled peak RSS"] = (
@@ -453,7 +454,7 @@ def _ratios(by: dict) -> dict:
 
 def _engine_ratios(by: dict) -> dict:
     """The compiled engine against plain NengoDL (targets: docs/performance.md)."""
-    from snnjob.architecture import flops_per_image_step
+    from snnjob.config import ModelConfig
 
     out = {}
     speed = "image_steps_per_s"
@@ -465,9 +466,8 @@ def _engine_ratios(by: dict) -> dict:
             if base in by:
                 out[name] = e[speed] / by[base][speed]
         if "conv_peak" in by:
-            out["engine_peak_fraction"] = (
-                e[speed] * flops_per_image_step("seed") / 1e9 / by["conv_peak"]["gflops"]
-            )
+            flops = ModelConfig().net.flops_per_image_step()
+            out["engine_peak_fraction"] = e[speed] * flops / 1e9 / by["conv_peak"]["gflops"]
         out["engine_agreement"] = e.get("agreement")
         if "engine_jax_cpu" in by:
             out["engine_jax_cpu_over_event_driven"] = by["engine_jax_cpu"][speed] / e[speed]

@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """The compiled engine against NengoDL on the full test set: the exactness contract.
 
+Any network the config describes (a preset or ``model.layers``), on its dataset
+(``data.dataset``: MNIST, Fashion-MNIST or an npz file).
+
 For each parameter file (with the config it was trained with), both engines evaluate the
 same test images with the same evaluation seed, one simulation of max(--n-steps) each, read
 at every --n-steps; the script reports, per n_steps, each engine's errors, the fraction of
@@ -30,15 +33,16 @@ def compare_run(config: str, params_path: str, args) -> dict:
     import numpy as np
 
     from snnjob.config import load_config
+    from snnjob.datasets import load_dataset
     from snnjob.engines.compiled import CompiledEvaluator
     from snnjob.evaluate import SpikingEvaluator
-    from snnjob.mnist import load_mnist
     from snnjob.params import load_params
 
     cfg = load_config(config)
     params, meta = load_params(params_path)
-    m = load_mnist(args.data_dir, download=False)
-    x, y = m.test_images[: args.n_images], m.test_labels[: args.n_images]
+    data = load_dataset(cfg.data.dataset, args.data_dir or cfg.data.data_dir, download=False)
+    cfg = cfg.bind(data.info.image_shape, data.info.n_classes)
+    x, y = data.test_images[: args.n_images], data.test_labels[: args.n_images]
     steps = sorted(args.n_steps)
     results = {}
     for engine in ("compiled", "nengo_dl"):
@@ -67,7 +71,7 @@ def compare_run(config: str, params_path: str, args) -> dict:
             "output_scale": float(np.max(np.abs(b.readouts[t]))),
         })  # fmt: skip
     return {
-        "config": config, "params": str(params_path),
+        "config": config, "network": cfg.model.net.describe(), "params": str(params_path),
         "params_epochs": (meta.get("metrics") or {}).get("epochs"),
         "eval_seed": args.eval_seed, "points": rows,
         "image_steps_per_s": {"compiled": len(y) * steps[-1] / a.wall_time_s,

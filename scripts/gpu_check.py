@@ -2,14 +2,15 @@
 """Check the compiled engine's JAX core on a GPU: speed, and agreement with the CPU core.
 
 Runs where JAX (with CUDA) is installed but TensorFlow, Nengo and numba need not be: it
-loads only :mod:`snnjob.engines.program` and :mod:`snnjob.engines.jax_core` (by file path,
-under bare ``snnjob``/``snnjob.engines`` package stubs, so no package ``__init__`` runs).
+loads only :mod:`snnjob.engines.geometry`, :mod:`snnjob.engines.program` and
+:mod:`snnjob.engines.jax_core` (by file path, under bare ``snnjob``/``snnjob.engines``
+package stubs, so no package ``__init__`` runs).
 
 Its input is a folder made beforehand on a machine with the full environment
 (``prepare``, below, which does import TensorFlow/Nengo/numba):
 
 - ``program_<name>.npz``: a :class:`~snnjob.engines.program.Program` (``Program.save``);
-- ``images.npz``: ``images`` (n, 784) float32 and ``labels`` (n,);
+- ``images.npz``: ``images`` (n, pixels) float32 and ``labels`` (n,) (MNIST's test set);
 - ``cpu_<name>.npz``: the CPU core's ``trace`` (m, n_steps, classes) for the first m
   images and its spikes per layer ``layer_spikes`` (m, layers), with ``n_steps``.
 
@@ -22,6 +23,10 @@ and written to ``--json``.
 
   python scripts/gpu_check.py run gpucheck --n-steps 30 --json out/gpu_check.json
   python scripts/gpu_check.py prepare gpucheck NAME=CONFIG_JSON=PARAMS.npz ...  # full env
+
+``CONFIG_JSON`` is a ``model`` section as JSON (``{"preset": "strided"}``, or
+``{"layers": [{"type": "conv", "filters": 16, "kernel": 3}, {"type": "dense", "units": 64}]}``):
+the network must read MNIST's 28x28x1 images into 10 classes.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ def load_engine_modules():
             stub.__path__ = [str(REPO_ROOT / folder)]
             sys.modules[pkg] = stub
     mods = []
-    for name in ("program", "jax_core"):
+    for name in ("geometry", "program", "jax_core"):
         full = f"snnjob.engines.{name}"
         if full not in sys.modules:
             spec = importlib.util.spec_from_file_location(
@@ -62,7 +67,7 @@ def load_engine_modules():
             sys.modules[full] = mod
             spec.loader.exec_module(mod)
         mods.append(sys.modules[full])
-    return mods[0], mods[1]
+    return mods[1], mods[2]
 
 
 def check_program(name, program, images, labels, cpu, *, n_steps, repeats, batch_size, device):
@@ -179,6 +184,7 @@ def _finish(out, args, t_start) -> int:
 
 def prepare(args) -> int:
     """Build the input folder (needs the full environment: TensorFlow, Nengo, numba)."""
+    from snnjob.architecture import parse_layers
     from snnjob.config import ModelConfig
     from snnjob.engines.cpu_runner import CpuCore
     from snnjob.engines.program import build_program
@@ -193,7 +199,10 @@ def prepare(args) -> int:
     np.savez_compressed(folder / "images.npz", images=images, labels=labels)
     for spec in args.networks:  # NAME=CONFIG_JSON=PARAMS
         name, cfg_json, params_path = spec.split("=", 2)
-        cfg = ModelConfig(**json.loads(cfg_json))
+        model = json.loads(cfg_json)
+        if "layers" in model:
+            model["layers"] = parse_layers(model["layers"])
+        cfg = ModelConfig(**{"image_shape": (28, 28, 1), "n_classes": 10, **model})
         program = build_program(cfg, load_params(params_path)[0], args.seed)
         program.meta.update({"params": str(params_path), "model": json.loads(cfg_json)})
         program.save(folder / f"program_{name}.npz")

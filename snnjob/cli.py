@@ -79,16 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
         "and exit, without starting Ray",
     )
 
-    data = sub.add_parser("data", parents=[verbose], help="download or verify MNIST")
+    data = sub.add_parser(
+        "data", parents=[verbose], help="download or verify MNIST or Fashion-MNIST"
+    )
     dsub = data.add_subparsers(dest="data_command", required=True)
     fetch = dsub.add_parser(
-        "fetch", parents=[verbose], help="download MNIST from public mirrors (SHA-256 checked)"
+        "fetch", parents=[verbose], help="download a data set from public mirrors (SHA-256 checked)"
     )
-    fetch.add_argument("--dir", type=Path, help="destination (default: the user cache)")
     verify = dsub.add_parser(
-        "verify", parents=[verbose], help="check MNIST files' structure and SHA-256"
+        "verify", parents=[verbose], help="check a data set's files: structure and SHA-256"
     )
-    verify.add_argument("--dir", type=Path, help="folder (default: the usual lookup order)")
+    for cmd, where in ((fetch, "destination (default: the user cache)"),
+                       (verify, "folder (default: the usual lookup order)")):  # fmt: skip
+        cmd.add_argument(
+            "--dataset", choices=("mnist", "fashion_mnist"), default="mnist",
+            help="which data set (default: mnist)",
+        )  # fmt: skip
+        cmd.add_argument("directory", nargs="?", type=Path, metavar="DIR", help=where)
+        cmd.add_argument("--dir", type=Path, help="the same as DIR")
 
     cfg = sub.add_parser("config", parents=[verbose], help="list or show configs")
     csub = cfg.add_subparsers(dest="config_command", required=True)
@@ -157,10 +165,10 @@ def resolve_config(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from snnjob.mnist import load_mnist
-    from snnjob.preflight import check_inputs
+    from snnjob.datasets import load_dataset
+    from snnjob.preflight import bind_dataset, check_inputs
 
-    cfg = resolve_config(args)
+    cfg = bind_dataset(resolve_config(args))  # the network fits the dataset (quick checks)
     out = args.out if args.out is not None else default_out(args.config)
     # bad input is refused before Ray starts: parameters, --out, data (milliseconds), then
     # the data's SHA-256 (seconds; the loaded data is cached for the run)
@@ -173,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out is None:
         args.default_out = out  # named again if interrupted: the same command starts anew
         print(f"output folder: {out} (no --out given; resume with --out {out})", flush=True)
-    load_mnist(cfg.data.data_dir, download=cfg.data.download)
+    load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
 
     from snnjob.results import summary_markdown
     from snnjob.runner import run_job  # imports Ray
@@ -274,19 +282,42 @@ class _Version(argparse.Action):
 def cmd_data(args: argparse.Namespace) -> int:
     from snnjob import mnist
 
+    source = mnist.SOURCES[args.dataset]
+    if args.directory is not None and args.dir is not None and args.directory != args.dir:
+        raise SnnjobError(f"two folders given ({args.directory} and --dir {args.dir}); give one")
+    folder = args.directory if args.directory is not None else args.dir
     if args.data_command == "fetch":
-        path = mnist.fetch(args.dir, progress=True)
-        print(f"MNIST ready in {path}")
+        path = mnist.fetch(folder, progress=True, source=source)
+        print(f"{source.title} ready in {path}")
+        if folder is None and os.environ.get(mnist.DATA_DIR_ENV):  # runs look there, not here
+            print(
+                f"note: {mnist.DATA_DIR_ENV} is set, so runs look for {source.title} in "
+                f"{source.env_text}, not in {path}; unset it, or fetch into that folder"
+            )
         return 0
-    directory = args.dir or mnist.resolve_data_dir(None)
+    directory = folder or mnist.resolve_data_dir(None, source=source)
     if directory is None:
         raise SnnjobError(
-            "no MNIST files found (looked in SNNJOB_DATA_DIR and the user cache "
-            f"{mnist.cache_dir()}); run `snnjob data fetch` first"
+            f"no {source.title} files found (looked in {source.env_text} and the user cache "
+            f"{mnist.cache_dir(source)}); run `{source.fetch_command}` first"
         )
-    for row in mnist.verify(directory):
-        print(f"ok  {row['name']:26s} {row['n_items']:6d} items  sha256 {row['sha256']}")
-    print(f"MNIST in {directory} verified")
+    unhashed = 0
+    for row in mnist.verify(directory, source=source):
+        if row["checked"] == "sha256":
+            check = f"sha256 {row['sha256']}"
+        elif row["checked"] == "gz_sha256":
+            check = f"sha256 of the .gz {row['gz_sha256']}"
+        else:
+            unhashed += 1
+            check = "structure only: no published SHA-256 of the decompressed file"
+        print(f"ok  {row['name']:26s} {row['n_items']:6d} items  {check}")
+    if unhashed:
+        print(
+            f"{source.title} in {directory}: structure verified; {unhashed} decompressed "
+            "file(s) not hash-checked (keep the .gz files to have them checked)"
+        )
+    else:
+        print(f"{source.title} in {directory} verified")
     return 0
 
 

@@ -151,13 +151,12 @@ def error_rows(label: str, results: RunResults) -> list[dict[str, Any]]:
     """Per recipe and ``n_steps``: the run's points pooled (counts summed), with the
     recipe's rate-mode error pooled over its training seeds (None without one)."""
     points = results.points
-    rate = results.summary.get("rate_mode") or []
     rows = []
     for recipe in dict.fromkeys(points["recipe"]):
-        mine = [r for r in rate if r.get("recipe", "base") == recipe]
+        mine = [r for r in results.summary.rate_mode if r.recipe == recipe]
         rate_error = None
         if mine:
-            rate_error = sum(r["n_errors"] for r in mine) / sum(r["n_images"] for r in mine)
+            rate_error = sum(r.n_errors for r in mine) / sum(r.n_images for r in mine)
         for n_steps, group in points[points["recipe"] == recipe].groupby("n_steps"):
             n_images, n_errors = int(group["n_images"].sum()), int(group["n_errors"].sum())
             rows.append({"run": label, "recipe": recipe, "n_steps": int(n_steps),

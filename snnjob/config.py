@@ -8,23 +8,26 @@ Named configs ship inside the package (``snnjob/configs/<name>.yaml``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from snnjob.architecture import PRESETS
-from snnjob.configfields import (
+from snnjob.architecture import PRESETS, LayerSpec, NetSpec, layer_to_dict, parse_layers
+from snnjob.configfields import (  # noqa: F401 - available_configs, parse_override: API
+    Parser,
+    _read_raw,
+    _reject_unknown,
+    _set_dotted,
+    available_configs,
     check_choice,
     check_non_negative,
     check_positive,
     check_seeds,
     coerce,
-    load_yaml,
+    parse_override,
 )
 from snnjob.engines import ENGINES
 from snnjob.errors import ConfigError
@@ -32,7 +35,6 @@ from snnjob.recipes import expand_recipes, parse_grid, parse_recipes
 
 DEVICES = ("auto", "cpu", "gpu")
 LR_SCHEDULES = ("constant", "cosine")
-MNIST_TRAIN, MNIST_TEST = 60_000, 10_000
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,13 @@ class ModelConfig:
     Parameters
     ----------
     preset
-        ``seed``: conv32-LIF-conv64-LIF-avgpool2-conv128-LIF-avgpool2-dense10 (the classic
+        ``seed``: conv32-LIF-conv64-LIF-avgpool2-conv128-LIF-avgpool2-readout (the classic
         NengoDL spiking-MNIST network); ``strided``: NengoDL 3's variant with stride-2
-        convolutions instead of pooling.
+        convolutions instead of pooling (:data:`snnjob.architecture.PRESETS`).
+    layers
+        The hidden layers as a list (``conv``, ``avgpool``, ``dense``; see
+        :mod:`snnjob.architecture` and docs/networks.md); given, it replaces ``preset``.
+        The readout to the dataset's classes follows the last layer.
     amplitude, tau_rc, tau_ref, max_rates, intercepts
         LIF neuron parameters (``tau_rc``, ``tau_ref`` in seconds; ``max_rates`` in Hz).
     synapse
@@ -65,9 +71,13 @@ class ModelConfig:
 
     Neuron gains and biases follow from ``max_rates`` and ``intercepts``; the neurons'
     random initial states come from the evaluation seed (``eval.seeds``).
+
+    ``image_shape`` and ``n_classes`` are not config keys: they come from the dataset
+    (:meth:`JobConfig.bind`); unbound, they are the default dataset's.
     """
 
     preset: str = "seed"
+    layers: tuple[LayerSpec, ...] | None = None
     amplitude: float = 0.01
     tau_rc: float = 0.02
     tau_ref: float = 0.002
@@ -77,9 +87,39 @@ class ModelConfig:
     layer_synapse: float = 0.0
     lif_smoothing: float = 0.0
     train_noise: float = 0.0
+    image_shape: tuple[int, ...] | None = field(default=None, metadata={"bound": True})
+    n_classes: int | None = field(default=None, metadata={"bound": True})
+
+    @property
+    def hidden_layers(self) -> tuple[LayerSpec, ...]:
+        """``layers``, or the preset's."""
+        return self.layers if self.layers is not None else PRESETS[self.preset]
+
+    @property
+    def net(self) -> NetSpec:
+        """The network: the layers bound to the dataset's image shape and classes."""
+        if self.image_shape is None or self.n_classes is None:
+            from snnjob.datasets import registered_info
+
+            info = registered_info(DataConfig.dataset)
+            return NetSpec(self.hidden_layers, info.image_shape, info.n_classes)
+        return NetSpec(self.hidden_layers, tuple(self.image_shape), self.n_classes)
+
+    @property
+    def network_name(self) -> str:
+        """The preset's name, or ``custom`` for ``model.layers``."""
+        return "custom" if self.layers is not None else self.preset
 
     def validate(self) -> None:
         check_choice("model.preset", self.preset, PRESETS)
+        # layers replace the preset (a base config may name one); they need a LIF layer
+        if self.layers is not None and not any(x.type in ("conv", "dense") for x in self.layers):
+            raise ConfigError(
+                "model.layers needs at least one conv or dense layer (each is followed "
+                "by LIF neurons), e.g. [{type: conv, filters: 16, kernel: 3}]"
+            )
+        if self.image_shape is not None:
+            self.net  # noqa: B018 - the layers must fit the dataset's image shape
         check_positive("model.amplitude", self.amplitude)
         check_positive("model.tau_rc", self.tau_rc)
         check_non_negative("model.tau_ref", self.tau_ref)
@@ -99,22 +139,24 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where MNIST comes from and how much of it is used.
+    """Which dataset, where it comes from and how much of it is used.
 
+    ``dataset``: ``mnist``, ``fashion_mnist`` or ``npz:PATH`` (:mod:`snnjob.datasets`);
     ``data_dir`` (None: ``SNNJOB_DATA_DIR``, then the user cache, then download);
-    ``n_train``: first N training images (None: all 60,000); ``download``: allow downloads.
+    ``n_train``: first N training images (None: all); ``download``: allow downloads.
     """
 
+    dataset: str = "mnist"
     data_dir: str | None = None
     n_train: int | None = None
     download: bool = True
 
     def validate(self) -> None:
-        if self.n_train is not None and not 1 <= self.n_train <= MNIST_TRAIN:
-            raise ConfigError(
-                f"data.n_train must be between 1 and {MNIST_TRAIN} (or null for all), "
-                f"got {self.n_train}"
-            )
+        from snnjob.datasets import check_dataset_name
+
+        check_dataset_name(self.dataset)
+        if self.n_train is not None:
+            check_positive("data.n_train", self.n_train)
 
 
 @dataclass(frozen=True)
@@ -207,11 +249,8 @@ class EvalConfig:
         if len(set(self.n_steps)) != len(self.n_steps):
             raise ConfigError(f"eval.n_steps has duplicates: {list(self.n_steps)}")
         check_seeds("eval.seeds", self.seeds)
-        if self.n_images is not None and not 1 <= self.n_images <= MNIST_TEST:
-            raise ConfigError(
-                f"eval.n_images must be between 1 and {MNIST_TEST} (or null for all), "
-                f"got {self.n_images}"
-            )
+        if self.n_images is not None:
+            check_positive("eval.n_images", self.n_images)
         check_positive("eval.minibatch_size", self.minibatch_size)
         check_positive("eval.shard_size", self.shard_size)
         check_positive("eval.unroll", self.unroll)
@@ -267,12 +306,41 @@ class JobConfig:
         for f in fields(self):
             getattr(self, f.name).validate()
         expand_recipes(self)  # every recipe's config validates too
+        if self.model.image_shape is None and not self.data.dataset.startswith("npz:"):
+            from snnjob.datasets import registered_info
+
+            info = registered_info(self.data.dataset)  # known sizes: check them now
+            self.check_sizes(info.n_train, info.n_test)
+            self.bind(info.image_shape, info.n_classes)
         return self
+
+    def check_sizes(self, n_train: int, n_test: int) -> None:
+        """Refuse ``data.n_train`` / ``eval.n_images`` beyond the dataset's split sizes."""
+        checks = (("data.n_train", self.data.n_train, n_train, "training"),
+                  ("eval.n_images", self.eval.n_images, n_test, "test"))  # fmt: skip
+        for key, value, size, split in checks:
+            if value is not None and value > size:
+                raise ConfigError(
+                    f"{key}={value} but {self.data.dataset} has {size} {split} images; use at "
+                    f"most {size} (or null for all)"
+                )
+
+    def bind(self, image_shape: tuple[int, int, int], n_classes: int) -> JobConfig:
+        """This config with the network bound to the dataset's image shape and classes
+        (:class:`ConfigError` naming the layer if a layer list does not fit)."""
+        model = dataclasses.replace(self.model, image_shape=tuple(image_shape), n_classes=n_classes)
+        bound = dataclasses.replace(self, model=model)
+        for recipe in expand_recipes(bound):
+            recipe.config.model.net  # noqa: B018 - every recipe's network must fit
+        return bound
 
     def to_dict(self) -> dict[str, Any]:
         out = _plain(dataclasses.asdict(self))
+        for f in fields(ModelConfig):
+            if f.metadata.get("bound"):
+                del out["model"][f.name]
         out["train"]["grid"] = {key: list(values) for key, values in self.train.grid}
-        out["train"]["recipes"] = [dict(recipe) for recipe in self.train.recipes]
+        out["train"]["recipes"] = [_plain(dict(recipe)) for recipe in self.train.recipes]
         return out
 
     def to_yaml(self) -> str:
@@ -282,12 +350,6 @@ class JobConfig:
 # --------------------------------------------------------------------------- loading
 
 
-def available_configs() -> list[str]:
-    """Names of the configs shipped with the package."""
-    root = resources.files("snnjob") / "configs"
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
-
-
 def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
     """Load a config by package name (``quick``) or file path, apply ``key=value`` overrides."""
     raw = _read_raw(str(name_or_path))
@@ -295,24 +357,6 @@ def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...]
         key, value = parse_override(item)
         _set_dotted(raw, key, value)
     return from_dict(raw)
-
-
-def parse_override(item: str) -> tuple[str, Any]:
-    """Parse ``section.key=value``; the value is YAML (``[10, 30]``, ``null``, ``1e-3``)."""
-    if "=" not in item:
-        raise ConfigError(f"--set expects section.key=value, got {item!r}")
-    key, text = item.split("=", 1)
-    key = key.strip()
-    if key.count(".") != 1:
-        raise ConfigError(f"--set key must look like section.key (e.g. eval.n_steps), got {key!r}")
-    try:
-        value = load_yaml(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"--set {key}: value {text!r} is not valid YAML ({_yaml_problem(exc)}); "
-            "quote it for the shell, e.g. --set 'eval.n_steps=[10, 30]'"
-        ) from None
-    return key, value
 
 
 def from_dict(raw: dict[str, Any]) -> JobConfig:
@@ -330,68 +374,10 @@ def from_dict(raw: dict[str, Any]) -> JobConfig:
     return JobConfig(**built).validate()
 
 
-def _read_raw(name_or_path: str) -> dict[str, Any]:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        text = path.read_text()
-        origin = str(path)
-    else:
-        names = available_configs()
-        if name_or_path not in names:
-            hint = difflib.get_close_matches(name_or_path, names, n=1)
-            raise ConfigError(
-                f"unknown config {name_or_path!r}; shipped configs: {', '.join(names)}"
-                + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                + "; or give a path to a .yaml file"
-            )
-        text = (resources.files("snnjob") / "configs" / f"{name_or_path}.yaml").read_text()
-        origin = f"snnjob/configs/{name_or_path}.yaml"
-    try:
-        raw = load_yaml(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{origin} is not valid YAML: {_yaml_problem(exc)}; fix it there"
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin} must be a mapping of sections (model, data, train, ...)")
-    return raw
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """One line: what the YAML parser found wrong, and where."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
-
-
-def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    section, name = key.split(".")
-    sec = raw.setdefault(section, {})
-    if sec is None:
-        sec = raw[section] = {}
-    if not isinstance(sec, dict):
-        raise ConfigError(f"config section {section!r} must be a mapping")
-    sec[name] = value
-
-
-def _reject_unknown(prefix: str, raw: dict[str, Any], allowed: typing.Iterable[str]) -> None:
-    allowed = list(allowed)
-    for key in raw:
-        if key not in allowed:
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
-            raise ConfigError(
-                f"unknown config key '{prefix}{key}'"
-                + (f" (did you mean '{prefix}{hint[0]}'?)" if hint else "")
-                + f"; allowed: {', '.join(prefix + a for a in allowed)}"
-            )
-
-
 def _build_section(name: str, cls: type, raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"config section {name!r} must be a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     _reject_unknown(f"{name}.", raw, hints)
     special = {"grid": parse_grid, "recipes": parse_recipes} if cls is TrainConfig else {}
     kwargs = {
@@ -405,10 +391,22 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
 def _recipe_hints() -> dict[str, dict[str, Any]]:
     """Types of the keys a recipe may set (:mod:`snnjob.recipes`)."""
     sections = {"model": ModelConfig, "train": TrainConfig}
-    return {name: typing.get_type_hints(cls) for name, cls in sections.items()}
+    return {name: _hints(cls) for name, cls in sections.items()}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The keys a config file may set in section ``cls``, with their types (bound fields,
+    which come from the dataset, are not keys)."""
+    bound = {f.name for f in fields(cls) if f.metadata.get("bound")}
+    hints = {k: v for k, v in typing.get_type_hints(cls).items() if k not in bound}
+    if cls is ModelConfig:
+        hints["layers"] = Parser(lambda value, key: parse_layers(value, key))
+    return hints
 
 
 def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return layer_to_dict(obj)
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -14,15 +14,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from snnjob.architecture import macs_per_image_step
-from snnjob.config import MNIST_TEST, MNIST_TRAIN, JobConfig
+from snnjob.config import JobConfig
 from snnjob.plan import shard_bounds
 from snnjob.recipes import expand_recipes
 from snnjob.rundir import RunDir
 
 # Measured on the reference machine, seed network (bench.json, medians of 3 rounds):
 # evaluation image-steps/s per CPU and training images/s per CPU.
-REFERENCE_PRESET = "seed"
+REFERENCE_PRESET = "seed"  # the throughputs below were measured on it, with MNIST
 EVAL_IMAGE_STEPS_PER_CPU_S = {"compiled": 6357.0, "nengo_dl": 648.0}  # engine_stream1, plain/2
 TRAIN_IMAGES_PER_CPU_S = 184.0  # snnjob_train 368.7 images/s on 2 CPUs
 
@@ -33,7 +32,8 @@ class Network:
 
     recipe: str
     train_seed: int | None  # None: --params
-    preset: str
+    name: str  # the preset, or "custom"
+    macs: int  # multiply-accumulates per image-step
     train: bool  # False: --params, or already trained in OUT (resumed)
 
 
@@ -71,24 +71,26 @@ class DryRun:
         """Simulated image-steps: each simulation runs the longest n_steps once."""
         return len(self.networks) * len(self.eval_seeds) * self.n_test * max(self.n_steps)
 
-    def _scale(self, preset: str) -> float:
-        return macs_per_image_step(REFERENCE_PRESET) / macs_per_image_step(preset)
+    def _scale(self, macs: int) -> float:
+        from snnjob.config import ModelConfig
+
+        return ModelConfig(preset=REFERENCE_PRESET).net.macs_per_image_step() / macs
 
     def estimate_s(self) -> dict[str, float]:
         """Rough seconds for training, evaluation and the NengoDL self-check on ``cpus``."""
         train_cpu_s = sum(
-            self.epochs * self.n_train / (TRAIN_IMAGES_PER_CPU_S * self._scale(n.preset))
+            self.epochs * self.n_train / (TRAIN_IMAGES_PER_CPU_S * self._scale(n.macs))
             for n in self.networks
             if n.train
         )
         rate = EVAL_IMAGE_STEPS_PER_CPU_S[self.engine]
         per_network = len(self.eval_seeds) * self.n_test * max(self.n_steps)
-        eval_cpu_s = sum(per_network / (rate * self._scale(n.preset)) for n in self.networks)
+        eval_cpu_s = sum(per_network / (rate * self._scale(n.macs)) for n in self.networks)
         check_cpu_s = 0.0
         if self.engine == "compiled" and self.verify_images:
             sample = len(self.eval_seeds) * min(self.verify_images, self.n_test) * max(self.n_steps)
             nengo = EVAL_IMAGE_STEPS_PER_CPU_S["nengo_dl"]
-            check_cpu_s = sum(sample / (nengo * self._scale(n.preset)) for n in self.networks)
+            check_cpu_s = sum(sample / (nengo * self._scale(n.macs)) for n in self.networks)
         return {
             "train_s": train_cpu_s / self.cpus,
             "eval_s": eval_cpu_s / self.cpus,
@@ -124,7 +126,7 @@ class DryRun:
 def _network_name(n: Network) -> str:
     seed = "--params" if n.train_seed is None else f"seed {n.train_seed}"
     state = "" if n.train or n.train_seed is None else " (trained)"
-    return f"{n.recipe}/{seed}{state}" if n.recipe else f"{n.preset} {seed}{state}"
+    return f"{n.recipe}/{seed}{state}" if n.recipe else f"{n.name} {seed}{state}"
 
 
 def _duration(seconds: float) -> str:
@@ -139,16 +141,26 @@ def _duration(seconds: float) -> str:
 
 def plan_run(
     cfg: JobConfig, out: str | Path, *, params_file: str | Path | None = None,
-    num_cpus: int | None = None,
+    num_cpus: int | None = None, info=None,
 ) -> DryRun:  # fmt: skip
     """The plan of ``snnjob run`` with this config and folder (``num_cpus``: the CPUs the
     run gets; default this machine's)."""
+    from snnjob.preflight import bind_dataset
+
+    if info is None:
+        from snnjob.datasets import check_dataset
+
+        d = cfg.data
+        info = check_dataset(d.dataset, d.data_dir, download=d.download)
+    cfg = bind_dataset(cfg, info)
     folder = RunDir(Path(out).expanduser())
     if params_file is not None:
-        networks = [Network("", None, cfg.model.preset, train=False)]
+        m = cfg.model
+        networks = [Network("", None, m.network_name, m.net.macs_per_image_step(), train=False)]
     else:
         networks = [
-            Network(r.name, s, r.config.model.preset,
+            Network(r.name, s, r.config.model.network_name,
+                    r.config.model.net.macs_per_image_step(),
                     train=cfg.train.epochs > 0 and not folder.params_file(s, r.slug).exists())
             for r in expand_recipes(cfg)
             for s in cfg.train.seeds
@@ -157,8 +169,8 @@ def plan_run(
         out=Path(out),
         networks=tuple(networks),
         epochs=cfg.train.epochs,
-        n_train=cfg.data.n_train or MNIST_TRAIN,
-        n_test=cfg.eval.n_images or MNIST_TEST,
+        n_train=cfg.data.n_train or info.n_train,
+        n_test=cfg.eval.n_images or info.n_test,
         n_steps=tuple(sorted(set(cfg.eval.n_steps))),
         eval_seeds=tuple(cfg.eval.seeds),
         shard_size=cfg.eval.effective_shard_size,

@@ -2,7 +2,7 @@
 
 Each image is presented constantly for ``n_steps`` steps; the class is the argmax of
 the synapse-filtered output at the last step. Images are streamed one minibatch at a
-time, so memory is ``minibatch_size x n_steps x 784`` floats, whatever the number of
+time, so memory is ``minibatch_size x n_steps x pixels`` floats, whatever the number of
 images (the classic notebook tiled the whole test set over time at once). The last
 minibatch is padded with copies of its first image and the padding dropped.
 
@@ -28,7 +28,6 @@ import time
 
 import numpy as np
 
-from snnjob.architecture import N_CLASSES, N_PIXELS
 from snnjob.backend import nengo_dl
 from snnjob.config import ModelConfig
 from snnjob.engines.base import EvalResult, Evaluator
@@ -87,7 +86,7 @@ class SpikingEvaluator(Evaluator):
         self.n_steps = int(n_steps)
         self.seed = int(seed)
         self.minibatch_size = int(minibatch_size)
-        self.n_pixels, self.n_classes = N_PIXELS, N_CLASSES
+        self.n_pixels, self.n_classes = model_cfg.net.n_pixels, model_cfg.net.n_classes
         self.handles: NetworkHandles = build_network(
             model_cfg, mode="rate" if rate else "eval", seed=self.seed
         )

@@ -92,7 +92,7 @@ class ShardOutcome:
 
     params_sha256: str  # hash of the parameters the worker really used
     labels: np.ndarray  # (n,) int64
-    readouts: dict[int, np.ndarray]  # step -> (n, N_CLASSES) float32 filtered output there
+    readouts: dict[int, np.ndarray]  # step -> (n, classes) float32 filtered output there
     step_errors: np.ndarray  # (n_steps,) int64 errors when reading at step 1, 2, ...
     n_images: int
     wall_time_s: float  # simulation time of this shard
@@ -100,7 +100,7 @@ class ShardOutcome:
     first_batch_s: float  # wall time of the shard's first minibatch (part of wall_time_s)
     node: str
     pid: int
-    traces: np.ndarray | None = None  # (k, n_steps, N_CLASSES) when requested
+    traces: np.ndarray | None = None  # (k, n_steps, classes) when requested
     anytime_errors: np.ndarray | None = None  # (k,) int64 per request.anytime threshold
     anytime_steps: np.ndarray | None = None  # (k,) int64 steps used, summed over images
     engine: str = "nengo_dl"  # the engine that ran it

@@ -1,9 +1,10 @@
-"""Build the spiking convolutional network from a :class:`~snnjob.config.ModelConfig`.
+"""Build the spiking network of a :class:`~snnjob.config.ModelConfig` (its ``net``).
 
 The network is a Nengo network whose weighted layers are Keras layers inside
 ``nengo_dl.Layer`` TensorNodes and whose nonlinearities are Nengo LIF neurons.
-The trainable weights live only in the named Keras layers (``conv0``, ``conv1``,
-``conv2``, ``dense``), so parameters move between simulators layer by layer
+The trainable weights live only in the named Keras layers (``conv0``, ``conv1``, ...,
+``fc0``, ... for dense hidden layers, ``dense`` for the readout; see
+:class:`snnjob.architecture.NetSpec`), so parameters move between simulators layer by layer
 (see :mod:`snnjob.params`), never as NengoDL's raw variable list (which differs
 between training and ``inference_only`` simulators).
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import nengo
 import numpy as np
 
-from snnjob.architecture import DENSE, IMAGE_SHAPE, N_CLASSES, N_PIXELS, conv_layers
+from snnjob.architecture import READOUT
 from snnjob.backend import nengo_dl, tf
 from snnjob.config import ModelConfig
 from snnjob.neurons import choose_neurons
@@ -60,6 +61,7 @@ def build_network(
         evaluation seed; NengoDL ignores the simulator's seed once the network has one).
     """
     neurons = choose_neurons(cfg, mode)
+    spec = cfg.net
     layers: dict[str, tf.keras.layers.Layer] = {}
     lif: dict[str, nengo.ensemble.Neurons] = {}
 
@@ -76,27 +78,34 @@ def build_network(
         if mode in ("eval", "rate"):
             nengo_dl.configure_settings(inference_only=True)
 
-        inp = nengo.Node(np.zeros(N_PIXELS), label="input")
-        x, shape = inp, IMAGE_SHAPE
-        for i, spec in enumerate(conv_layers(cfg.preset)):
+        inp = nengo.Node(np.zeros(spec.n_pixels), label="input")
+        x, shape = inp, spec.image_shape
+        for i, stage in enumerate(spec.stages):
             init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, i))
-            conv = tf.keras.layers.Conv2D(
-                spec.filters, spec.kernel, strides=spec.strides, kernel_initializer=init,
-                name=spec.name,
-            )  # fmt: skip
-            layers[spec.name] = conv
-            x = nengo_dl.Layer(conv)(x, shape_in=shape)
-            shape = conv.compute_output_shape((1, *shape))[1:]
+            if stage.kind == "conv":
+                weighted = tf.keras.layers.Conv2D(
+                    stage.out_shape[2], stage.kernel, strides=stage.strides,
+                    padding=stage.padding, kernel_initializer=init, name=stage.name,
+                )  # fmt: skip
+            else:
+                if len(shape) > 1:  # the LIF neurons are a flat vector already: no reshape
+                    shape = (int(np.prod(shape)),)
+                weighted = tf.keras.layers.Dense(
+                    stage.out_shape[2], kernel_initializer=init, name=stage.name
+                )
+            layers[stage.name] = weighted
+            x = nengo_dl.Layer(weighted)(x, shape_in=shape)
+            shape = stage.out_shape if stage.kind == "conv" else (stage.out_shape[2],)
             if mode == "train" and cfg.train_noise > 0:
                 x = nengo_dl.Layer(_noise_layer(cfg.train_noise, train_seed, i))(x)
-            x = lif[spec.name] = nengo_dl.Layer(neurons.neuron_type)(x)
-            if spec.pool:
-                avg = tf.keras.layers.AveragePooling2D(pool_size=2, strides=2)
+            x = lif[stage.name] = nengo_dl.Layer(neurons.neuron_type)(x)
+            for size in stage.pools:
+                avg = tf.keras.layers.AveragePooling2D(pool_size=size, strides=size)
                 x = nengo_dl.Layer(avg)(x, shape_in=shape)
                 shape = avg.compute_output_shape((1, *shape))[1:]
         init = tf.keras.initializers.GlorotUniform(seed=_layer_seed(train_seed, 99))
-        dense = tf.keras.layers.Dense(N_CLASSES, kernel_initializer=init, name=DENSE)
-        layers[DENSE] = dense
+        dense = tf.keras.layers.Dense(spec.n_classes, kernel_initializer=init, name=READOUT)
+        layers[READOUT] = dense
         out = nengo_dl.Layer(dense)(x)
         out_p = nengo.Probe(out, label="out_p")
         # (rate mode runs one step: no filter, as NengoDL warns a filter would only delay it)

@@ -91,8 +91,8 @@ def check_compatible(
         raise ParamsError(
             f"parameters{where} do not fit this network:\n  "
             + "\n  ".join(problems)
-            + "\nCheck that model.preset matches the config the parameters were trained with "
-            "(see the .json sidecar), or train new parameters."
+            + "\nCheck that model.preset / model.layers and data.dataset match the config the "
+            "parameters were trained with (see the .json sidecar), or train new parameters."
         )
 
 
@@ -201,13 +201,28 @@ def check_values(params: Mapping[str, np.ndarray], *, source: str = "") -> None:
         )
 
 
-def check_trained_preset(metadata: Mapping[str, Any], preset: str, *, source: str) -> None:
-    """Refuse parameters whose sidecar says they were trained for another model.preset."""
-    trained = (metadata.get("config") or {}).get("model", {}).get("preset", preset)
-    if trained != preset:
+def check_trained_network(metadata: Mapping[str, Any], model: ModelConfig, *, source: str) -> None:
+    """Refuse parameters whose sidecar says they were trained for another network (same
+    weight shapes, different layers: pooling instead of strides, another pool size, ...)."""
+    from snnjob.architecture import PRESETS, Readout, parse_layers
+
+    trained_model = (metadata.get("config") or {}).get("model") or {}
+    if trained_model.get("layers") is not None:
+        trained = parse_layers(trained_model["layers"])
+        name = "model.layers of the sidecar"
+    else:
+        preset = trained_model.get("preset", model.preset)
+        trained, name = PRESETS.get(preset), f"model.preset={preset!r}"
+    hidden = lambda layers: tuple(x for x in layers or () if not isinstance(x, Readout))  # noqa: E731
+    if trained is not None and hidden(trained) != hidden(model.hidden_layers):
+        fix = (
+            f"add --set model.preset={trained_model['preset']}"
+            if trained_model.get("layers") is None
+            else "use the model.layers of its sidecar"
+        )
         raise ParamsError(
-            f"{source} was trained for model.preset={trained!r} but this config uses "
-            f"{preset!r} (same shapes, different network); add --set model.preset={trained}"
+            f"{source} was trained for {name} but this config's network is "
+            f"{model.network_name} (same shapes, different network); {fix}"
         )
 
 

@@ -8,7 +8,6 @@ images; each task simulates the longest ``n_steps`` once and is read at every re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from snnjob.errors import ConfigError
 from snnjob.messages import ShardRequest
 from snnjob.params import ParamSet
 from snnjob.results import PointKey
+from snnjob.results.runinfo import ClusterInfo
 
 
 def shard_bounds(n_items: int, shard_size: int) -> list[tuple[int, int]]:
@@ -72,17 +72,17 @@ def plan_shards(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[Sh
     ]  # fmt: skip
 
 
-def pool_size(cfg: JobConfig, info: dict[str, Any], n_tasks: int) -> int:
+def pool_size(cfg: JobConfig, info: ClusterInfo, n_tasks: int) -> int:
     """Workers to start: ``resources.workers``, else as many as the cluster fits."""
     r = cfg.resources
     if r.workers is not None:
         return max(1, min(r.workers, n_tasks))
-    n = int(info["cpus"] // r.cpus_per_worker)
+    n = int(info.cpus // r.cpus_per_worker)
     if r.gpus_per_worker > 0:
-        n = min(n, int(info["gpus"] // r.gpus_per_worker))
+        n = min(n, int(info.gpus // r.gpus_per_worker))
     if n < 1:
         raise ConfigError(
-            f"the cluster ({info['cpus']:g} CPUs, {info['gpus']:g} GPUs) cannot fit one worker "
+            f"the cluster ({info.cpus:g} CPUs, {info.gpus:g} GPUs) cannot fit one worker "
             f"of resources.cpus_per_worker={r.cpus_per_worker}, "
             f"resources.gpus_per_worker={r.gpus_per_worker}"
         )

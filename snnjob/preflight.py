@@ -1,9 +1,11 @@
 """Checks of a job's inputs before anything slow starts: Ray, the data load, training.
 
 ``snnjob run`` calls :func:`check_inputs` before it connects to Ray: the parameter file
-(exists, plain arrays, finite floats, shapes, hash, preset), the output folder (not a file,
-writable, not in use, not holding a different run) and the data folder (the four files,
-their IDX headers and lengths) -- milliseconds each, and nothing is written. The runner
+(exists, plain arrays, finite floats, shapes, hash, network), the output folder (not a file,
+writable, not in use, not holding a different run) and the dataset (a registry dataset's
+files and IDX headers, an ``npz:`` file's arrays), whose image shape and classes the network
+is bound to (:func:`bind_dataset`: a layer list that does not fit fails here, naming the
+layer) -- milliseconds to a second, and nothing is written. The runner
 calls :func:`check_feasible`, a pure function of :func:`snnjob.session.cluster_info` and
 the config, before anything trains: a request no node can ever satisfy is refused instead
 of waited on. No Ray, no TensorFlow here.
@@ -12,12 +14,12 @@ of waited on. No Ray, no TensorFlow here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from snnjob.architecture import weight_shapes
 from snnjob.config import JobConfig
+from snnjob.datasets import DatasetInfo
 from snnjob.errors import ConfigError, ParamsError
-from snnjob.params import check_trained_preset, load_params
+from snnjob.params import check_trained_network, load_params
+from snnjob.results.runinfo import ClusterInfo
 from snnjob.rundir import TRAINED, RunDir, check_run_dir, params_identity
 
 
@@ -28,14 +30,29 @@ def check_inputs(
     params_file: str | Path | None = None,
     overwrite: bool = False,
 ) -> str:
-    """Refuse bad parameters, output folder or data folder; return the parameters' identity
-    (see :func:`snnjob.rundir.params_identity`)."""
-    from snnjob.mnist import check_files
-
+    """Refuse bad parameters, output folder or dataset; return the parameters' identity
+    (see :func:`snnjob.rundir.params_identity`). An unbound ``cfg`` is bound here
+    (:func:`bind_dataset`); a bound one was checked when it was bound."""
+    if cfg.model.image_shape is None:
+        cfg = bind_dataset(cfg)
     identity = check_params(cfg, params_file, out=out, overwrite=overwrite)
     check_run_dir(out, cfg.to_dict(), params=identity, overwrite=overwrite)
-    check_files(cfg.data.data_dir, download=cfg.data.download)
     return identity
+
+
+def bind_dataset(cfg: JobConfig, info: DatasetInfo | None = None) -> JobConfig:
+    """``cfg`` with its network bound to the dataset's image shape and classes, after the
+    dataset's quick checks (``info``: the loaded dataset's, else :func:`check_dataset`'s);
+    refuses ``data.n_train`` / ``eval.n_images`` beyond the dataset's size."""
+    from snnjob.datasets import check_dataset
+
+    d = cfg.data
+    if info is None:  # a registry dataset's info is known even before it is downloaded
+        info = check_dataset(d.dataset, d.data_dir, download=d.download)
+    cfg.check_sizes(info.n_train, info.n_test)
+    if info.n_classes > 127:  # predictions store labels as int8
+        raise ConfigError(f"{d.dataset} has {info.n_classes} classes; snnjob handles at most 127")
+    return cfg.bind(info.image_shape, info.n_classes)
 
 
 def check_params(
@@ -57,12 +74,12 @@ def check_params(
             f"--params {path} lies in {own}, which --overwrite deletes before it is read; "
             "copy it out of --out first"
         )
-    _, meta = load_params(path, expected=weight_shapes(cfg.model.preset))
-    check_trained_preset(meta, cfg.model.preset, source=str(path))
+    _, meta = load_params(path, expected=cfg.model.net.weight_shapes())
+    check_trained_network(meta, cfg.model, source=str(path))
     return params_identity(meta["sha256"])
 
 
-def check_feasible(cfg: JobConfig, info: dict[str, Any], *, training: bool) -> None:
+def check_feasible(cfg: JobConfig, info: ClusterInfo, *, training: bool) -> None:
     """Refuse a job the cluster can never run (``info``: :func:`~snnjob.session.cluster_info`).
 
     Evaluation workers need ``resources.cpus_per_worker`` CPUs on one node and
@@ -70,7 +87,7 @@ def check_feasible(cfg: JobConfig, info: dict[str, Any], *, training: bool) -> N
     ``resources.trainer_cpus`` CPUs on one node, and ``train.device=gpu`` a GPU.
     """
     r = cfg.resources
-    node_cpus, gpus = info["max_node_cpus"], info["gpus"]
+    node_cpus, gpus = info.max_node_cpus, info.gpus
     problems = []
     if r.cpus_per_worker > node_cpus:
         problems.append(
@@ -97,12 +114,8 @@ def check_feasible(cfg: JobConfig, info: dict[str, Any], *, training: bool) -> N
         )
     if problems:
         raise ConfigError(
-            f"the Ray cluster ({info['nodes']} node(s), {info['cpus']:g} CPU(s), {gpus:g} "
+            f"the Ray cluster ({info.nodes} node(s), {info.cpus:g} CPU(s), {gpus:g} "
             "GPU(s)) can never run this job: "
             + "\n  ".join(problems)
-            + (
-                ""
-                if info["cpus"]
-                else " (nodes still starting? wait until `ray status` lists them)"
-            )
+            + ("" if info.cpus else " (nodes still starting? wait until `ray status` lists them)")
         )

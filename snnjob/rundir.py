@@ -82,6 +82,8 @@ _ADDED_KEYS = {
     ("train", "rate_target"): 20.0,
     ("train", "grid"): {},
     ("train", "recipes"): [],
+    ("model", "layers"): None,
+    ("data", "dataset"): "mnist",
 }
 
 

@@ -14,10 +14,12 @@ Ray connected by :func:`snnjob.session.connect`)::
        a pool of EvalWorkers (parameters and test set put once by the driver): ONE
        simulation of max(n_steps) per shard, read at every requested n_steps and at
        every step (the curve); written to Parquet as it lands       snnjob.results.store
-    -> coverage check, summary.json (counts summed over shards)     snnjob.results.summary
+    -> coverage check, counts summed over shards                   snnjob.results.summary
     -> rate-mode error, plots (docs/plots.md) and spike statistics per LIF layer
        (OUT/spikes) (diagnostics: a failure is logged, results are kept)
-    -> every entry labelled with its recipe, each recipe pooled   snnjob.results.byrecipe
+    -> summary.json: a RunSummary assembled by build_summary      snnjob.results.model
+       (every entry labelled with its recipe, each recipe pooled) snnjob.results.byrecipe
+       and written once by write_summary
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,17 @@ from snnjob.config import JobConfig
 from snnjob.errors import SnnjobError
 from snnjob.params import ParamSet
 from snnjob.preflight import check_feasible, check_params
-from snnjob.recipes import expand_recipes
+from snnjob.recipes import Recipe, expand_recipes
+from snnjob.results.convert import FormatError, from_json
+from snnjob.results.model import NetworkInfo, RateMode, RunSummary, SpikeEntry, SpikeLayer
+from snnjob.results.runinfo import (
+    EngineContract,
+    EngineInfo,
+    ParamsInfo,
+    SweepStats,
+    Timings,
+    TrainingMetrics,
+)
 from snnjob.rundir import RunDir, open_run_dir, record_command
 from snnjob.session import cluster_info
 from snnjob.sweep import EvalService, output_traces, plan_shards, rate_mode_errors, run_sweep
@@ -49,17 +62,20 @@ def run_job(
     overwrite: bool = False,
     progress: bool = True,
     command: dict | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Train (unless ``params_file``), evaluate every sweep point, write summary and plots.
 
     ``command`` (the CLI's argv, overrides, ...) is added to ``OUT/command.json``.
-    Returns the summary dict (also written to ``OUT/summary.json``).
+    Returns the summary (:class:`~snnjob.results.model.RunSummary`; ``OUT/summary.json``
+    holds its ``to_dict()``).
     """
-    from snnjob.mnist import load_mnist
-    from snnjob.results import write_json_atomic
+    from snnjob.datasets import load_dataset
+    from snnjob.preflight import bind_dataset
+    from snnjob.results.summary import write_summary
     from snnjob.training import param_sets
 
     t_start = time.perf_counter()
+    cfg = bind_dataset(cfg)  # the network fits the dataset's images and classes
     identity = check_params(cfg, params_file, out=out, overwrite=overwrite)
     folder = RunDir(Path(out).expanduser().resolve())
     recipes = expand_recipes(cfg)
@@ -71,13 +87,15 @@ def run_job(
     with open_run_dir(out, cfg.to_dict(), params=identity, overwrite=overwrite) as run:
         if command is not None:
             record_command(run, command, fresh=overwrite)
-        mnist = load_mnist(cfg.data.data_dir, download=cfg.data.download)
-        n_train = cfg.data.n_train or len(mnist.train_images)
-        n_test = cfg.eval.n_images or len(mnist.test_images)
-        train = mnist.train_images[:n_train], mnist.train_labels[:n_train]
-        with EvalService(cfg, mnist.test_images[:n_test], mnist.test_labels[:n_test]) as service:
+        data = load_dataset(cfg.data.dataset, cfg.data.data_dir, download=cfg.data.download)
+        cfg = bind_dataset(cfg, data.info)
+        n_train = cfg.data.n_train or len(data.train_images)
+        n_test = cfg.eval.n_images or len(data.test_images)
+        train = data.train_images[:n_train], data.train_labels[:n_train]
+        with EvalService(cfg, data.test_images[:n_test], data.test_labels[:n_test]) as service:
             # each parameter set is evaluated as soon as it is ready, while others train
-            psets, sweeps = [], []
+            psets: list[ParamSet] = []
+            sweeps: list[SweepStats] = []
             expected = 1 if params_file is not None else len(recipes) * len(cfg.train.seeds)
             ready = param_sets(cfg, run, *train, params_file=params_file, config_name=config_name,
                                progress=progress)  # fmt: skip
@@ -89,60 +107,67 @@ def run_job(
                     # waiting training actors need (a full cluster would deadlock)
                     stats = run_sweep(cfg, run, [pset], service, progress=progress,
                                       release=len(psets) < expected)  # fmt: skip
-                    sweeps.append({"recipe": pset.recipe, "train_seed": pset.train_seed,
-                                   "ready_s": ready_s, **stats})  # fmt: skip
+                    sweeps.append(sweep_stats(pset, ready_s, stats))
             order = [r.name for r in recipes]
             psets.sort(key=lambda p: (_rank(order, p.recipe), _rank(cfg.train.seeds, p.train_seed)))
-            sweep = _merge(sweeps)
-            summary = summarize_run(cfg, run, psets, n_test)
-            by_recipe(summary, psets, recipes)  # for the plots
-            add_diagnostics(cfg, run, psets, service, summary,
-                            redraw=sweep["tasks"] > sweep["skipped"])  # fmt: skip
-        summary.update(
-            config_name=config_name,
-            engine=engine_summary(cfg, sweeps, _previous_engine(run)),
-            params=[_describe(p) for p in psets],
-            timings={
-                "total_wall_time_s": time.perf_counter() - t_start,
-                **sweep,
-                "per_params": sweeps,
-            },
+            timings = merge_sweeps(sweeps)
+            results = summarize_run(cfg, run, psets, n_test)
+            known = {"dataset": data.info, "network": NetworkInfo.of(cfg.model.net)}
+            plotted = build_summary(results, psets, recipes, **known)  # what the plots read
+            redraw = timings.tasks > timings.skipped
+            rate_mode, spikes = add_diagnostics(cfg, run, psets, service, plotted, redraw=redraw)
+        summary = build_summary(
+            results, psets, recipes, **known, rate_mode=rate_mode, spikes=spikes,
+            config_name=config_name, engine=engine_summary(cfg, sweeps, _previous_engine(run)),
+            timings=replace(timings, total_wall_time_s=time.perf_counter() - t_start),
             cluster=cluster_info(),
-        )
-        by_recipe(summary, psets, recipes)  # with the diagnostics and parameter sets
-        write_json_atomic(run.summary, summary)
+        )  # fmt: skip
+        write_summary(run.summary, summary)
         return summary
 
 
-def by_recipe(summary: dict, psets: list[ParamSet], recipes: list) -> None:
-    """Label every entry with its recipe and add ``recipes`` (:mod:`snnjob.results.byrecipe`)."""
+def build_summary(
+    results: RunSummary, psets: list[ParamSet], recipes: list[Recipe], **sections: Any
+) -> RunSummary:
+    """The run's summary: ``results`` (:func:`summarize_run`) with ``sections`` (the
+    :class:`~snnjob.results.model.RunSummary` fields: ``dataset``, ``rate_mode``, ``spikes``,
+    ``engine``, ``timings``, ...), the parameter sets described, every entry labelled with its
+    recipe and each recipe pooled (:mod:`snnjob.results.byrecipe`)."""
     from snnjob.results.byrecipe import label_recipes, summarize_recipes
 
-    label_recipes(summary, {p.id: p.recipe for p in psets}, [r.name for r in recipes])
-    summary["recipes"] = summarize_recipes(summary, [r.as_dict() for r in recipes])
+    summary = replace(results, params=tuple(_describe(p) for p in psets), **sections)
+    summary = label_recipes(summary, {p.id: p.recipe for p in psets}, [r.name for r in recipes])
+    return replace(summary, recipes=summarize_recipes(summary, [r.as_dict() for r in recipes]))
 
 
-def engine_summary(cfg: JobConfig, sweeps: list[dict[str, Any]], before: Any) -> dict:
+def sweep_stats(pset: ParamSet, ready_s: float, stats: dict[str, Any]) -> SweepStats:
+    """One parameter set's :func:`~snnjob.sweep.run_sweep` statistics, typed."""
+    data = {"recipe": pset.recipe, "train_seed": pset.train_seed, "ready_s": ready_s, **stats}
+    return from_json(SweepStats, data, f"sweep statistics of {pset.id}")
+
+
+def engine_summary(
+    cfg: JobConfig, sweeps: list[SweepStats], before: EngineInfo | None
+) -> EngineInfo:
     """What ran the spiking evaluation: the engine asked for, the engines and cores that
     ran this invocation's shards, and the self-checks against NengoDL (with their cost)."""
     from snnjob.engines import unsupported
     from snnjob.engines.check import CONTRACT_AGREEMENT, MAX_RELATIVE_DIFF
 
-    used = sorted({e for s in sweeps for e in s.get("engines", [])})
-    checks = [c for s in sweeps for c in s.get("engine_checks", [])]
-    out = {
-        "requested": cfg.eval.engine,
-        "used": used,
-        "cores": sorted({c for s in sweeps for c in s.get("cores", [])}),
-        "rate_mode": "nengo_dl" if unsupported(cfg.eval.engine, rate=True) else cfg.eval.engine,
-        "verify_images": cfg.eval.verify_images if cfg.eval.engine == "compiled" else 0,
-        "contract": {"agreement": CONTRACT_AGREEMENT, "max_relative_diff": MAX_RELATIVE_DIFF},
-        "checks": checks,
-        "check_wall_time_s": sum(c["wall_time_s"] for c in checks),
-    }
-    if not used and isinstance(before, dict):  # nothing evaluated now: keep what ran then
-        return {**before, "requested": cfg.eval.engine}
-    return out
+    used = tuple(sorted({e for s in sweeps for e in s.engines or ()}))
+    if not used and before is not None:  # nothing evaluated now: keep what ran then
+        return replace(before, requested=cfg.eval.engine)
+    checks = tuple(c for s in sweeps for c in s.engine_checks or ())
+    return EngineInfo(
+        requested=cfg.eval.engine,
+        used=used,
+        cores=tuple(sorted({c for s in sweeps for c in s.cores or ()})),
+        rate_mode="nengo_dl" if unsupported(cfg.eval.engine, rate=True) else cfg.eval.engine,
+        verify_images=cfg.eval.verify_images if cfg.eval.engine == "compiled" else 0,
+        contract=EngineContract(agreement=CONTRACT_AGREEMENT, max_relative_diff=MAX_RELATIVE_DIFF),
+        checks=checks,
+        check_wall_time_s=sum(c.wall_time_s for c in checks),
+    )
 
 
 def _rank(order, value) -> int:
@@ -150,26 +175,34 @@ def _rank(order, value) -> int:
     return order.index(value) if value in order else 0
 
 
-def _merge(sweeps: list[dict[str, Any]]) -> dict[str, Any]:
-    """One job's sweep statistics from its per-parameter-set sweeps."""
-    total: dict[str, Any] = {"tasks": 0, "skipped": 0, "workers": 0}
-    for s in sweeps:
-        for key in ("tasks", "skipped", "images_evaluated", "image_steps_simulated",
-                    "eval_wall_time_s"):  # fmt: skip
-            total[key] = total.get(key, 0) + s.get(key, 0)
-        total["workers"] = max(total["workers"], s["workers"])
-        for key in ("workers_lost", "workers_replaced", "shards_resubmitted", "worker_builds",
-                    "worker_peak_rss_mb"):  # fmt: skip  # cumulative over the job's pool
-            if key in s:
-                total[key] = s[key]
-        if "first_shard" in s and "first_shard" not in total:
-            total["first_shard"] = s["first_shard"]
-    total["params_ready_wall_time_s"] = max((s["ready_s"] for s in sweeps), default=0.0)
-    return total
+def _last(values: list) -> Any:
+    return next((v for v in reversed(values) if v is not None), None)
 
 
-def summarize_run(cfg: JobConfig, run: RunDir, psets: list[ParamSet], n_test: int) -> dict:
-    """Check that this job's points are complete in ``OUT/results``; sum their counts."""
+def merge_sweeps(sweeps: list[SweepStats]) -> Timings:
+    """One job's sweep statistics from its per-parameter-set sweeps (the worker counters
+    are the pool's, cumulative: the last sweep's); ``total_wall_time_s`` left at 0."""
+    return Timings(
+        tasks=sum(s.tasks for s in sweeps),
+        skipped=sum(s.skipped for s in sweeps),
+        workers=max((s.workers for s in sweeps), default=0),
+        images_evaluated=sum(s.images_evaluated or 0 for s in sweeps),
+        image_steps_simulated=sum(s.image_steps_simulated or 0 for s in sweeps),
+        eval_wall_time_s=sum(s.eval_wall_time_s or 0.0 for s in sweeps),
+        workers_lost=_last([s.workers_lost for s in sweeps]),
+        workers_replaced=_last([s.workers_replaced for s in sweeps]),
+        shards_resubmitted=_last([s.shards_resubmitted for s in sweeps]),
+        worker_builds=_last([s.worker_builds for s in sweeps]),
+        worker_peak_rss_mb=_last([s.worker_peak_rss_mb for s in sweeps]),
+        first_shard=next((s.first_shard for s in sweeps if s.first_shard is not None), None),
+        params_ready_wall_time_s=max((s.ready_s for s in sweeps), default=0.0),
+        per_params=tuple(sweeps),
+    )
+
+
+def summarize_run(cfg: JobConfig, run: RunDir, psets: list[ParamSet], n_test: int) -> RunSummary:
+    """Check that this job's points are complete in ``OUT/results``; sum their counts
+    (``points``, ``by_n_steps``, ``curves``, ``anytime``)."""
     from snnjob.results.curves import summarize_anytime, summarize_curves
     from snnjob.results.curvestore import read_anytime_rows, read_curve_rows
     from snnjob.results.store import read_shard_rows
@@ -182,63 +215,71 @@ def summarize_run(cfg: JobConfig, run: RunDir, psets: list[ParamSet], n_test: in
     if problems:
         lines = [f"{k.slug}: {'; '.join(v)}" for k, v in problems.items()]
         raise SnnjobError("incomplete or inconsistent results:\n  " + "\n  ".join(lines))
-    summary = summarize(rows)
     sims = {(p.params_id, p.train_seed, p.eval_seed) for p in wanted}
     curve_rows = [
         r for r in read_curve_rows(run.path)
         if (r["params_id"], r["train_seed"], r["eval_seed"]) in sims
     ]  # fmt: skip
-    summary["curves"], missing = summarize_curves(curve_rows, n_test)
+    curves, missing = summarize_curves(curve_rows, n_test)
     thresholds = set(cfg.eval.anytime_thresholds)
     anytime_rows = [
         r for r in read_anytime_rows(run.path)
         if (r["params_id"], r["train_seed"], r["eval_seed"]) in sims
         and r["threshold"] in thresholds
     ]  # fmt: skip
-    summary["anytime"], missing_anytime = summarize_anytime(anytime_rows, n_test)
+    anytime, missing_anytime = summarize_anytime(anytime_rows, n_test)
     for line in missing + missing_anytime:
         log.warning("%s; the summary and plot leave it out", line)
-    return summary
+    return replace(summarize(rows), curves=tuple(curves), anytime=tuple(anytime))
 
 
-def add_diagnostics(cfg, run, psets, service, summary, *, redraw: bool) -> None:
+def add_diagnostics(
+    cfg, run, psets, service, summary: RunSummary, *, redraw: bool
+) -> tuple[tuple[RateMode, ...], tuple[SpikeEntry, ...]]:
     """Rate-mode error (reused from the last summary when nothing changed), plots and spike
-    statistics (``eval.spike_stats_images`` > 0).
+    statistics (``eval.spike_stats_images`` > 0); returns ``(rate_mode, spikes)``.
 
     Diagnostics never lose finished results: a failure is logged and the job goes on.
     """
+    rate_mode: tuple[RateMode, ...] = ()
     try:
         previous = None if redraw else _previous_rate_mode(run, psets, len(service.images))
-        summary["rate_mode"] = previous or rate_mode_errors(cfg, psets, service)
+        rate_mode = previous or _rate_rows(rate_mode_errors(cfg, psets, service))
     except Exception as exc:  # noqa: BLE001
         log.warning("rate-mode evaluation failed: %s", exc)
+    summary = replace(summary, rate_mode=rate_mode)
     drawn = ["outputs_over_time.png"] + (["confusion.png"] if cfg.eval.save_predictions else [])
     try:
         if redraw or not all(run.plot(name).exists() for name in drawn):
             make_plots(cfg, run, psets, service, summary)
     except Exception as exc:  # noqa: BLE001
         log.warning("plotting failed: %s", exc)
+    spikes: tuple[SpikeEntry, ...] = ()
     if cfg.eval.spike_stats_images > 0:
         try:
-            summary["spikes"] = spike_statistics(cfg, run, psets, service)
-            spike_plots(cfg, run, psets, summary)
+            spikes = spike_statistics(cfg, run, psets, service)
+            spike_plots(cfg, run, psets, replace(summary, spikes=spikes))
         except Exception as exc:  # noqa: BLE001
             log.warning("spike statistics or their plots failed: %s", exc)
+    return rate_mode, spikes
 
 
-def spike_plots(cfg, run, psets, summary) -> None:
+def _rate_rows(rows: list[dict[str, Any]]) -> tuple[RateMode, ...]:
+    return tuple(from_json(RateMode, r, f"rate_mode[{i}]") for i, r in enumerate(rows))
+
+
+def spike_plots(cfg, run, psets, summary: RunSummary) -> None:
     """spike_rates.png, spike_rate_histograms.png and error_vs_synops.png (beside each
     recipe's rate-network MACs per image)."""
-    from snnjob.architecture import macs_per_image_step
     from snnjob.plots import plot_error_vs_synops, plot_spike_histograms, plot_spike_rates
 
-    plot_spike_rates(run.plot("spike_rates.png"), summary["spikes"])
-    plot_spike_histograms(run.plot("spike_rate_histograms.png"), summary["spikes"])
-    macs = {p.recipe: macs_per_image_step((p.model or cfg.model).preset) for p in psets}
+    plot_spike_rates(run.plot("spike_rates.png"), summary.spikes)
+    plot_spike_histograms(run.plot("spike_rate_histograms.png"), summary.spikes)
+    macs = {p.recipe: (p.model or cfg.model).net.macs_per_image_step() for p in psets}
     plot_error_vs_synops(run.plot("error_vs_synops.png"), summary, macs)
 
 
-def spike_statistics(cfg, run, psets, service) -> list[dict[str, Any]]:
+def spike_statistics(cfg, run, psets, service) -> tuple[SpikeEntry, ...]:
     """Per parameter set, spike statistics of each LIF layer on the first
     ``eval.spike_stats_images`` test images, at the longest ``n_steps`` and the first
     evaluation seed: ``OUT/spikes`` (reused when it holds these parameters and settings)."""
@@ -257,26 +298,25 @@ def spike_statistics(cfg, run, psets, service) -> list[dict[str, Any]]:
             != {(p.sha256, k, n_steps)}
         ):
             counts = spike_counts(cfg, p, service, n_steps=n_steps, eval_seed=seed, k=k)
-            preset = (p.model or cfg.model).preset
-            rows = spike_rows(preset, counts, params_id=p.id, params_sha256=p.sha256,
+            net = (p.model or cfg.model).net
+            rows = spike_rows(net, counts, params_id=p.id, params_sha256=p.sha256,
                               train_seed=p.train_seed, eval_seed=seed)  # fmt: skip
             write_spikes(run.path, rows)
-        for r in rows:
+        # a layer keeps the statistics, not the row's keys (params, seeds, images, steps)
+        layers = tuple(from_json(SpikeLayer, r, f"spikes of {p.id}") for r in rows)
+        for r in layers:
             log.info(
                 "spikes, training seed %d, %s: %.1f Hz mean, %.1f%% silent, %.0f spikes and "
-                "%.3g synops per image-step", p.train_seed, r["layer"], r["mean_rate_hz"],
-                100 * r["silent_fraction"], r["spikes_per_image_step"], r["synops_per_image_step"],
+                "%.3g synops per image-step", p.train_seed, r.layer, r.mean_rate_hz,
+                100 * r.silent_fraction, r.spikes_per_image_step, r.synops_per_image_step,
             )  # fmt: skip
-        key = ("params_id", "params_sha256", "train_seed", "eval_seed", "n_images", "n_steps")
-        layers = [{c: v for c, v in r.items() if c not in key} for r in rows]
-        entries.append({
-            "params_id": p.id, "recipe": p.recipe, "train_seed": p.train_seed, "eval_seed": seed,
-            "n_images": k, "n_steps": n_steps, "layers": layers,
-        })  # fmt: skip
-    return entries
+        entries.append(SpikeEntry(params_id=p.id, recipe=p.recipe, train_seed=p.train_seed,
+                                  eval_seed=seed, n_images=k, n_steps=n_steps,
+                                  layers=layers))  # fmt: skip
+    return tuple(entries)
 
 
-def make_plots(cfg, run, psets, service, summary) -> None:
+def make_plots(cfg, run, psets, service, summary: RunSummary) -> None:
     """digits.png, outputs_over_time.png, (several n_steps) error_vs_steps.png and (with
     saved predictions) confusion.png at the longest n_steps."""
     from snnjob.plots import (
@@ -290,18 +330,22 @@ def make_plots(cfg, run, psets, service, summary) -> None:
     images, labels = service.images[:k], service.labels[:k]
     n_steps = max(cfg.eval.n_steps)
     out = output_traces(cfg, psets[0], service, n_steps=n_steps, eval_seed=cfg.eval.seeds[0], k=k)
-    plot_digits(run.plot("digits.png"), images, labels, predictions=out.predictions(n_steps), n=k)
-    plot_outputs_over_time(
-        run.plot("outputs_over_time.png"), images, out.traces, labels, n=min(5, k)
-    )
-    if len(cfg.eval.n_steps) > 1 or summary.get("curves"):
+    data = summary.dataset
+    if data is None:
+        raise ValueError("the summary names no dataset (image shape, classes) to plot")
+    shape, names = data.image_shape, list(data.class_names)
+    plot_digits(run.plot("digits.png"), images, labels, predictions=out.predictions(n_steps), n=k,
+                image_shape=shape, class_names=names)  # fmt: skip
+    plot_outputs_over_time(run.plot("outputs_over_time.png"), images, out.traces, labels,
+                           n=min(5, k), image_shape=shape, class_names=names)  # fmt: skip
+    if len(cfg.eval.n_steps) > 1 or summary.curves:
         plot_error_vs_steps(run.plot("error_vs_steps.png"), summary)
     if cfg.eval.save_predictions:
-        matrices = confusion_matrices(run, psets, n_steps, cfg.eval.seeds)
-        plot_confusion(run.plot("confusion.png"), matrices, n_steps=n_steps)
+        matrices = confusion_matrices(run, psets, n_steps, cfg.eval.seeds, data.n_classes)
+        plot_confusion(run.plot("confusion.png"), matrices, n_steps=n_steps, class_names=names)
 
 
-def confusion_matrices(run, psets, n_steps: int, eval_seeds) -> dict[str, Any]:
+def confusion_matrices(run, psets, n_steps: int, eval_seeds, n_classes: int) -> dict[str, Any]:
     """Per recipe ("" without a recipe sweep), the confusion counts at ``n_steps`` summed
     over its parameter sets and ``eval_seeds``, from ``OUT/predictions``."""
     import numpy as np
@@ -317,32 +361,34 @@ def confusion_matrices(run, psets, n_steps: int, eval_seeds) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in psets:
         mine = keep & (col["params_id"] == p.id)
-        counts = confusion_counts(col["label"][mine], col["prediction"][mine])
+        counts = confusion_counts(col["label"][mine], col["prediction"][mine], n_classes)
         key = p.recipe if several else ""
         out[key] = out.get(key, 0) + counts
     return out
 
 
-def _previous_rate_mode(run: RunDir, psets: list[ParamSet], n_images: int) -> list[dict] | None:
+def _previous_rate_mode(
+    run: RunDir, psets: list[ParamSet], n_images: int
+) -> tuple[RateMode, ...] | None:
     """The last summary's ``rate_mode`` rows, if they cover exactly these parameter sets."""
     from snnjob.results.summary import load_summary
 
     try:
-        rows = load_summary(run.summary).get("rate_mode") or []
+        rows = load_summary(run.summary).rate_mode
     except (OSError, ValueError):
         return None
     wanted = [(p.id, p.train_seed, n_images) for p in psets]
-    if [(r["params_id"], r["train_seed"], r["n_images"]) for r in rows] != wanted:
+    if [(r.params_id, r.train_seed, r.n_images) for r in rows] != wanted:
         return None
     return rows
 
 
-def _previous_engine(run: RunDir) -> dict | None:
+def _previous_engine(run: RunDir) -> EngineInfo | None:
     """The last summary's ``engine`` section (for a re-run that evaluates nothing)."""
     from snnjob.results.summary import load_summary
 
     try:
-        return load_summary(run.summary).get("engine")
+        return load_summary(run.summary).engine
     except (OSError, ValueError):
         return None
 
@@ -353,12 +399,14 @@ def _point_of(row: dict):
     return PointKey.from_mapping(row)
 
 
-def _describe(p: ParamSet) -> dict[str, Any]:
-    return {
-        "train_seed": p.train_seed,
-        "params_id": p.id,
-        "recipe": p.recipe,
-        "sha256": p.sha256,
-        "path": str(p.path) if p.path else None,
-        "training": p.metrics,
-    }
+def _describe(p: ParamSet) -> ParamsInfo:
+    """A parameter set as the summary lists it (its training metrics, if its file has any)."""
+    training = None
+    if p.metrics:
+        try:
+            training = from_json(TrainingMetrics, p.metrics, f"training metrics of {p.id}")
+        except FormatError as exc:  # a params file from elsewhere: its metrics are not ours
+            log.warning("left out of the summary: %s", exc)
+    path = str(p.path) if p.path else None
+    return ParamsInfo(train_seed=p.train_seed, params_id=p.id, recipe=p.recipe, sha256=p.sha256,
+                      path=path, training=training)  # fmt: skip

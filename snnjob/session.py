@@ -26,9 +26,10 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from snnjob.errors import ConfigError, SnnjobError
+from snnjob.results.runinfo import ClusterInfo
 
 log = logging.getLogger(__name__)
 _RAY_START_S: float | None = None  # how long connect() took to start or join Ray
@@ -67,7 +68,7 @@ def ray_target(address: str | None, environ: Mapping[str, str]) -> RayTarget:
     return RayTarget(None, "default", "no --address and no RAY_ADDRESS")
 
 
-def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
+def connect(address: str | None = None, *, num_cpus: int | None = None) -> ClusterInfo:
     """Join ``address`` (``auto`` or ``HOST:PORT``; ``local``: start a private local
     instance), or, without one, the cluster ``RAY_ADDRESS`` names, else start a private
     local instance (see :func:`ray_target`).
@@ -128,8 +129,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> dict[
     log.info(
         "Ray: %s (%s): %d node(s), %g CPU(s), %g GPU(s)%s",
         "started a private local instance" if local else f"joined {address}", choice.reason,
-        info["nodes"], info["cpus"], info["gpus"],
-        f", dashboard http://{info['dashboard']}" if info.get("dashboard") else "",
+        info.nodes, info.cpus, info.gpus,
+        f", dashboard http://{info.dashboard}" if info.dashboard else "",
     )  # fmt: skip
     return info
 
@@ -362,20 +363,20 @@ def _make_token_private() -> None:
                 os.chmod(path, 0o600)
 
 
-def cluster_info() -> dict[str, Any]:
+def cluster_info() -> ClusterInfo:
     """Live nodes, total CPUs and GPUs, the largest node's CPUs and the dashboard URL."""
     import ray
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     res = ray.cluster_resources()
-    return {
-        "nodes": len(nodes),
-        "cpus": float(res.get("CPU", 0)),
-        "gpus": float(res.get("GPU", 0)),
-        "max_node_cpus": max((n["Resources"].get("CPU", 0) for n in nodes), default=0),
-        "dashboard": _dashboard_url(),
-        "ray_start_s": _RAY_START_S,
-    }
+    return ClusterInfo(
+        nodes=len(nodes),
+        cpus=float(res.get("CPU", 0)),
+        gpus=float(res.get("GPU", 0)),
+        max_node_cpus=float(max((n["Resources"].get("CPU", 0) for n in nodes), default=0)),
+        dashboard=_dashboard_url(),
+        ray_start_s=_RAY_START_S,
+    )
 
 
 def _dashboard_url() -> str | None:

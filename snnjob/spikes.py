@@ -49,14 +49,14 @@ def count_spikes(
     unroll: int = 10,
     device: str | None = None,
 ) -> SpikeCounts:
-    """Spikes of every LIF neuron on ``images`` (N, 784), each shown for ``n_steps`` steps.
+    """Spikes of every LIF neuron on ``images`` (N, pixels), each shown for ``n_steps`` steps.
 
     The result does not depend on ``minibatch_size`` (every image starts from the same
     state, as in :class:`~snnjob.evaluate.SpikingEvaluator`).
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 2 or len(images) == 0:
-        raise ValueError(f"images must have shape (N, 784) with N >= 1, got {images.shape}")
+        raise ValueError(f"images must have shape (N, pixels) with N >= 1, got {images.shape}")
     t0 = time.perf_counter()
     handles = build_network(model_cfg, mode="eval", seed=seed)
     probes = {}

@@ -80,7 +80,7 @@ def train(
     model_cfg, train_cfg
         Network and optimisation settings (``train_cfg.seeds`` is ignored: see ``seed``).
     images, labels
-        Training set, images (N, 784) float32 in [0, 1], labels (N,) integers 0-9.
+        Training set, images (N, pixels) float32 in [0, 1], labels (N,) class indices.
         Each epoch uses ``N // minibatch_size`` whole minibatches of a fresh permutation.
     seed
         Training seed: weight initialisation and data order.

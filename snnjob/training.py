@@ -21,13 +21,12 @@ from pathlib import Path
 import numpy as np
 import ray
 
-from snnjob.architecture import weight_shapes
 from snnjob.config import JobConfig
 from snnjob.errors import ConfigError
 from snnjob.messages import TrainOutcome
 from snnjob.params import (
     ParamSet,
-    check_trained_preset,
+    check_trained_network,
     load_params,
     save_params,
     sidecar_path,
@@ -70,7 +69,7 @@ def param_sets(
             # the sidecar is written last: a .npz without one is a save that a killed driver
             # did not finish, trained again (at once, from the training's last checkpoint)
             if path.exists() and sidecar_path(path).exists():
-                params, meta = load_params(path, expected=weight_shapes(recipe.model.preset))
+                params, meta = load_params(path, expected=recipe.model.net.weight_shapes())
                 log.info("training seed %d: reusing %s", seed, path)
                 reused.append(
                     _param_set(recipe, seed, params, meta["sha256"], path, meta.get("metrics"))
@@ -125,8 +124,8 @@ def param_sets(
 
 def _given(cfg: JobConfig, params_file: Path) -> ParamSet:
     """The ``--params`` file's parameter set, checked against this config's network."""
-    params, meta = load_params(params_file, expected=weight_shapes(cfg.model.preset))
-    check_trained_preset(meta, cfg.model.preset, source=str(params_file))
+    params, meta = load_params(params_file, expected=cfg.model.net.weight_shapes())
+    check_trained_network(meta, cfg.model, source=str(params_file))
     seed = int(meta.get("train_seed", 0))
     return ParamSet(seed, params, meta["sha256"], params_file, meta.get("metrics", {}),
                     model=cfg.model)  # fmt: skip
@@ -156,14 +155,14 @@ def train_on_actors(
     from snnjob.actors import TrainerActor
 
     info = cluster_info()
-    use_gpu = cfg.train.device in ("auto", "gpu") and info["gpus"] > 0
-    if cfg.train.device == "gpu" and info["gpus"] == 0:
+    use_gpu = cfg.train.device in ("auto", "gpu") and info.gpus > 0
+    if cfg.train.device == "gpu" and info.gpus == 0:
         raise ConfigError(
             "train.device=gpu but the Ray cluster has no GPU; use train.device=auto (GPU when "
             "there is one, else CPU) or add a GPU node"
         )
     cpus = cfg.resources.trainer_cpus or max(
-        1, int(min(info["max_node_cpus"], info["cpus"] // len(jobs)))
+        1, int(min(info.max_node_cpus, info.cpus // len(jobs)))
     )
     names = [f"{r.name} seed {s}" if r.slug else f"seed {s}" for r, s in jobs]
     log.info("training %s on %s (%d CPU(s) each)", ", ".join(names),

@@ -93,15 +93,11 @@ def test_round_trip_and_sum_over_shards(tmp_path):
     assert rows[2]["last_index"] == 15 and rows[0]["n_steps"] == 10
     (entry,), problems = summarize_anytime(rows, 16)
     assert problems == []
-    assert (entry["params_id"], entry["eval_seed"], entry["n_images"], entry["n_steps"]) == (
-        "abc", 0, 16, 10,
-    )  # fmt: skip
-    low, mid = entry["points"]
-    assert (low["threshold"], low["n_errors"], low["error"], low["mean_steps"]) == (
-        0.5, 7, 7 / 16, 32 / 16,
-    )  # fmt: skip
-    assert (mid["n_errors"], mid["mean_steps"]) == (3, 100 / 16)
-    assert all(p["ci95_low"] <= p["error"] <= p["ci95_high"] for p in entry["points"])
+    assert (entry.params_id, entry.eval_seed, entry.n_images, entry.n_steps) == ("abc", 0, 16, 10)
+    low, mid = entry.points
+    assert (low.threshold, low.n_errors, low.error, low.mean_steps) == (0.5, 7, 7 / 16, 32 / 16)
+    assert (mid.n_errors, mid.mean_steps) == (3, 100 / 16)
+    assert all(p.ci95_low <= p.error <= p.ci95_high for p in entry.points)
 
 
 def test_incomplete_or_mixed_shards_are_named_not_summed(tmp_path):

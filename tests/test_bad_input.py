@@ -27,14 +27,13 @@ import yaml
 
 import snnjob.session
 from snnjob import cli
-from snnjob.architecture import weight_shapes
 from snnjob.config import load_config
 from snnjob.mnist import FILES
 from snnjob.params import save_params
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = load_config("tiny")
-SHAPES = weight_shapes(TINY.model.preset)
+SHAPES = TINY.model.net.weight_shapes()
 LAYER = sorted(k for k in SHAPES if k.endswith("/bias"))[-1]  # small
 INTS = np.ones(SHAPES[LAYER], np.int32)
 
@@ -238,8 +237,10 @@ CASES = [
     Case("config-seed-not-integer", _set("train.seeds=[1.5]"),
          ("train.seeds[0] must be an integer",)),
     Case("config-seed-negative", _set("eval.seeds=[-1]"), ("eval.seeds must be non-negative",)),
-    Case("config-too-many-test-images", _set("eval.n_images=20000"), ("between 1 and 10000",)),
-    Case("config-too-many-train-images", _set("data.n_train=70000"), ("between 1 and 60000",)),
+    Case("config-too-many-test-images", _set("eval.n_images=20000"),
+         ("mnist has 10000 test images",)),
+    Case("config-too-many-train-images", _set("data.n_train=70000"),
+         ("mnist has 60000 training images",)),
     Case("config-unknown-preset", _set("model.preset=strdied"),
          ("choose one of seed, strided", "did you mean 'strided'")),
     Case("config-unknown-name", lambda e: ["--config", "quik"],

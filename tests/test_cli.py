@@ -25,12 +25,12 @@ from snnjob import __version__, cli
 from snnjob.config import available_configs
 from snnjob.engines.check import EngineMismatchError
 from snnjob.errors import ConfigError, RunDirError, SnnjobError
+from snnjob.results.runinfo import ClusterInfo
 from snnjob.scheduler import SweepError
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_CONNECT = snnjob.session.connect
-CLUSTER = {"nodes": 1, "cpus": 2.0, "gpus": 0.0, "max_node_cpus": 2.0, "dashboard": None,
-           "ray_start_s": 0.0}  # fmt: skip
+CLUSTER = ClusterInfo(nodes=1, cpus=2.0, gpus=0.0, max_node_cpus=2.0, ray_start_s=0.0)
 
 
 class Stop(SnnjobError):
@@ -45,8 +45,8 @@ def no_ray(monkeypatch, mnist_dir):
 
     monkeypatch.setenv("SNNJOB_DATA_DIR", str(mnist_dir))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(snnjob.session, "connect", lambda *a, **k: dict(CLUSTER))
-    monkeypatch.setattr(snnjob.runner, "cluster_info", lambda: dict(CLUSTER))
+    monkeypatch.setattr(snnjob.session, "connect", lambda *a, **k: CLUSTER)
+    monkeypatch.setattr(snnjob.runner, "cluster_info", lambda: CLUSTER)
     raised: list[BaseException] = [Stop("the test stops the run here")]
 
     def service(*args, **kwargs):

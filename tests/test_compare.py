@@ -37,6 +37,7 @@ from snnjob.config import load_config
 from snnjob.errors import ResultsError
 from snnjob.plots.common import tagged
 from snnjob.results import summarize, summary_markdown, wilson_interval, write_json_atomic
+from snnjob.results.model import RunSummary
 from snnjob.results.schema import PointKey
 from snnjob.results.store import read_predictions, read_shard_rows, write_shard
 
@@ -72,9 +73,7 @@ def write_run(out: Path, correct: dict[tuple[int, int], np.ndarray], *, labels=L
                      "prediction": prediction[cut],
                      "output": np.zeros((last - first + 1, 10), np.float32)}  # fmt: skip
             write_shard(out, point=point, shard_id=shard_id, row=row, predictions=preds)
-    summary = summarize(read_shard_rows(out))
-    for p in summary["points"]:
-        p["recipe"] = "base"
+    summary = summarize(read_shard_rows(out)).to_dict()  # summary.json, by hand
     if rate is not None:
         low, high = wilson_interval(*rate)
         summary["rate_mode"] = [{"params_id": params_id, "recipe": "base",
@@ -135,7 +134,8 @@ def test_load_gives_the_parquet_and_summary_numbers(two_runs):
     a, _ = two_runs
     run = snnjob.load(a)
     on_disk = json.loads((a / "summary.json").read_text())
-    assert run.summary == on_disk
+    assert run.summary == RunSummary.from_dict(on_disk)
+    assert run.summary.to_dict() == on_disk
     assert run.config["eval"]["n_images"] == N
     assert list(run.points[["n_steps", "n_images", "n_errors"]].itertuples(index=False)) == [
         (10, 40, 5), (20, 40, 10),
@@ -174,7 +174,7 @@ def test_summary_formats(two_runs, capsys):
     assert cli.main(["summary", str(a)]) == 0
     assert capsys.readouterr().out == summary_markdown(on_disk) + "\n"
     assert cli.main(["summary", str(a), "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == on_disk
+    assert json.loads(capsys.readouterr().out) == on_disk  # summary-v2: as written
     assert cli.main(["summary", str(a), "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(int(r["n_steps"]), int(r["n_errors"]), float(r["error"])) for r in rows] == [

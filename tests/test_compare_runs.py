@@ -56,7 +56,7 @@ def test_load_equals_the_runs_parquet_and_summary(runs):
     a = runs[0]
     run = snnjob.load(a)
     summary = json.loads((a / "summary.json").read_text())
-    assert run.summary == summary
+    assert run.summary.to_dict() == summary
     assert run.config == yaml.safe_load((a / "config.yaml").read_text())
     # points: one per sweep point, counts summed over shards, as summary.json says
     shards = read_results(a).to_pandas()

@@ -55,7 +55,7 @@ def test_overrides_are_yaml():
         ("eval.n_steps=[10, 10]", "duplicates"),
         ("train.seeds=[]", "at least one seed"),
         ("train.epochs=1.5", "must be an integer"),
-        ("eval.n_images=20000", "between 1 and 10000"),
+        ("eval.n_images=20000", "eval.n_images=20000 but mnist has 10000 test images"),
         ("model.max_rates=600", "not reachable"),
         ("model.layer_synapse=-0.005", "model.layer_synapse"),
         ("data.download=maybe", "true or false"),

@@ -37,10 +37,10 @@ def test_round_trip_and_sum_over_shards(tmp_path):
     assert rows[3]["last_index"] == 15
     (curve,), problems = summarize_curves(rows, 16)
     assert problems == []
-    assert curve["n_errors"] == [13, 7, 4] and curve["n_images"] == 16
-    assert curve["error"] == [13 / 16, 7 / 16, 4 / 16]
-    assert all(lo <= e <= hi for lo, e, hi in zip(curve["ci95_low"], curve["error"],
-                                                  curve["ci95_high"]))  # fmt: skip
+    assert curve.n_errors == (13, 7, 4) and curve.n_images == 16
+    assert curve.error == (13 / 16, 7 / 16, 4 / 16)
+    assert all(lo <= e <= hi for lo, e, hi in zip(curve.ci95_low, curve.error,
+                                                  curve.ci95_high))  # fmt: skip
 
 
 def test_incomplete_curves_are_named_not_summed(tmp_path):

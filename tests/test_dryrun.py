@@ -59,9 +59,8 @@ def test_the_estimate_scales_with_work_and_cpus(mnist_dir, tmp_path):
 
 def test_with_params_nothing_trains(mnist_dir, tmp_path, capsys):
     cfg = load_config("tiny")
-    from snnjob.architecture import weight_shapes
 
-    params = {k: np.zeros(s, np.float32) for k, s in weight_shapes(cfg.model.preset).items()}
+    params = {k: np.zeros(s, np.float32) for k, s in cfg.model.net.weight_shapes().items()}
     path = tmp_path / "p.npz"
     save_params(path, params, {"train_seed": 0, "config": cfg.to_dict()})
     code, text, err = dry(capsys, "--config", "tiny", "--params", str(path), "--out",

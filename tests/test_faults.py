@@ -167,9 +167,9 @@ def test_a_worker_killed_mid_sweep_is_replaced_and_its_shards_finish(
                       progress=False)  # fmt: skip
     thread.join(timeout=5)
     assert killed and not alive(killed[0])
-    t = summary["timings"]
-    assert t["workers_lost"] == 1 and t["workers_replaced"] == 1
-    assert t["shards_resubmitted"] >= 1  # the dead worker's shards ran elsewhere
+    t = summary.timings
+    assert t.workers_lost == 1 and t.workers_replaced == 1
+    assert t.shards_resubmitted >= 1  # the dead worker's shards ran elsewhere
     assert_same_as_golden(out, golden)
 
 
@@ -193,8 +193,8 @@ def test_chaos_random_worker_kills_through_a_whole_sweep(golden, params_file, mn
                       progress=False)  # fmt: skip
     thread.join(timeout=5)
     assert killed and not any(alive(p) for p in killed)
-    assert summary["timings"]["workers_lost"] == len(killed)
-    assert summary["timings"]["workers_replaced"] >= 1
+    assert summary.timings.workers_lost == len(killed)
+    assert summary.timings.workers_replaced >= 1
     assert_same_as_golden(out, golden)
 
 
@@ -372,7 +372,7 @@ def test_a_full_disk_stops_with_a_clear_error_and_resume_finishes(
         assert not [p for p in (out / "results").iterdir() if p.name.startswith(".")]
         filler.unlink()  # space is back
         summary = run_job(tiny(mnist_dir), out, params_file=params_file, progress=False)
-        assert summary["timings"]["skipped"] >= kept.num_rows // 2 - 1
+        assert summary.timings.skipped >= kept.num_rows // 2 - 1
         assert_same_as_golden(out, golden)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -251,6 +251,31 @@ def test_job_submit_with_token(head, mnist_dir):
     assert yaml.safe_load((out / "config.yaml").read_text())
     assert list((out / "results").glob("**/*.parquet"))
 
+    # A network and a dataset as data, as a cluster job: model.layers on an .npz dataset.
+    from synthdata import write_dataset
+
+    data = head["root"] / "shapes.npz"
+    write_dataset(data, n_train=400, n_test=100)
+    custom = head["root"] / "runs" / "custom"
+    layers = (
+        "[{type: conv, filters: 8, kernel: 3}, {type: avgpool, size: 2}, {type: dense, units: 16}]"
+    )
+    submit = ray_cli(
+        ["job", "submit", "--address", api, "--runtime-env",
+         str(REPO / "cluster" / "runtime_env.yaml"), "--working-dir", str(REPO), "--",
+         "python", "scripts/run_job.py", "--config", "tiny", "--out", str(custom),
+         "--set", f"model.layers={layers}", "--set", f"data.dataset=npz:{data}",
+         "--set", "data.n_train=null", "--set", "eval.n_images=null",
+         "--set", "eval.shard_size=50", "--set", "eval.minibatch_size=50"],
+        env,
+        timeout=900,
+    )  # fmt: skip
+    assert submit.returncode == 0, (submit.stdout + submit.stderr)[-6000:]
+    summary = json.loads((custom / "summary.json").read_text())
+    assert summary["dataset"]["image_shape"] == [16, 16, 3] and summary["dataset"]["n_test"] == 100
+    assert summary["network"]["description"] == "conv8k3-pool2-dense16-readout5"
+    assert sum(p["n_images"] for p in summary["points"]) == 100
+
     # Stop the head cleanly: `ray stop` (in its namespace) succeeds and its ports close.
     t0 = time.monotonic()
     stopped = head["stop"]()

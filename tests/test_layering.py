@@ -24,13 +24,15 @@ RAY_MODULES = {"snnjob.session", "snnjob.actors", "snnjob.scheduler", "snnjob.sw
                "snnjob.training"}  # fmt: skip
 # the results store
 PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore",
-                   "snnjob.results.spikestore"}  # fmt: skip
+                   "snnjob.results.spikestore", "snnjob.results.arrow"}  # fmt: skip
 TF_FREE = {"snnjob.config", "snnjob.configfields", "snnjob.recipes", "snnjob.architecture",
            "snnjob.rundir", "snnjob.results.byrecipe",
            "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
            "snnjob.results.schema", "snnjob.results.summary", "snnjob.results.report",
+           "snnjob.results.model", "snnjob.results.runinfo", "snnjob.results.convert",
            "snnjob.mnist", "snnjob.preflight", "snnjob.anytime",
+           "snnjob.datasets", "snnjob.npzdata",
            # reading results (snnjob.load, summary, compare) never needs TensorFlow
            "snnjob.results.frames", "snnjob.compare"}  # fmt: skip
 TF_NAMES = {"tensorflow", "nengo_dl", "keras", "snnjob.backend", "snnjob.network",

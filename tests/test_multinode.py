@@ -63,7 +63,7 @@ def test_shards_spread_over_nodes_and_match_one_node(cluster, trained_params, mn
                         mnist.test_labels[:400], n_steps=10, seed=0)  # fmt: skip
     preds = read_predictions(tmp_path / "run").sort_by("image_index")
     np.testing.assert_array_equal(preds["prediction"].to_numpy(), ref.predictions)
-    assert summary["points"][0]["n_errors"] == ref.n_errors
+    assert summary.points[0].n_errors == ref.n_errors
     assert pc.sum(table["n_images"]).as_py() == 400
 
 
@@ -101,9 +101,9 @@ def test_losing_a_node_mid_sweep_still_completes(cluster, trained_params, mnist_
     table = read_results(tmp_path / "run")
     assert table.num_rows == 16
     assert check_coverage(table, 400) == {}
-    assert [p["n_images"] for p in summary["points"]] == [400, 400]
-    assert summary["timings"]["workers_lost"] >= 1  # the node died with shards in flight
-    assert summary["timings"]["shards_resubmitted"] >= 1
+    assert [p.n_images for p in summary.points] == [400, 400]
+    assert summary.timings.workers_lost >= 1  # the node died with shards in flight
+    assert summary.timings.shards_resubmitted >= 1
     assert len([n for n in ray.nodes() if n["Alive"]]) == 3  # the node is gone
     # identical to a fault-free single-process evaluation, at both points
     mnist = load_mnist(mnist_dir, download=False)

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from snnjob.architecture import weight_shapes
 from snnjob.config import ModelConfig
 from snnjob.errors import ParamsError
 from snnjob.params import check_compatible, load_params, params_sha256, save_params
@@ -15,7 +14,7 @@ from snnjob.params import check_compatible, load_params, params_sha256, save_par
 
 def _params(cfg: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    shapes = weight_shapes(cfg.preset)
+    shapes = cfg.net.weight_shapes()
     return {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
 
 
@@ -23,7 +22,7 @@ def test_round_trip_with_sidecar(tmp_path):
     cfg = ModelConfig()
     params = _params(cfg)
     side = save_params(tmp_path / "p.npz", params, {"train_seed": 3, "metrics": {"loss": 0.1}})
-    loaded, meta = load_params(tmp_path / "p.npz", expected=weight_shapes(cfg.preset))
+    loaded, meta = load_params(tmp_path / "p.npz", expected=cfg.net.weight_shapes())
     assert loaded.keys() == params.keys()
     for k in params:
         np.testing.assert_array_equal(loaded[k], params[k])
@@ -50,7 +49,7 @@ def test_mismatch_lists_every_bad_layer():
     params["conv2/kernel"] = np.zeros((5, 5, 64, 128), np.float32)
     params["extra/kernel"] = np.zeros(3, np.float32)
     with pytest.raises(ParamsError) as err:
-        check_compatible(params, weight_shapes(cfg.preset), source="x.npz")
+        check_compatible(params, cfg.net.weight_shapes(), source="x.npz")
     msg = str(err.value)
     assert "conv1/bias: missing" in msg
     assert "conv2/kernel: file has shape (5, 5, 64, 128), network expects (3, 3, 64, 128)" in msg

@@ -11,7 +11,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 from scipy import stats
 from test_plots import check_png, summary_for
 
-from snnjob.architecture import macs_per_image_step, n_neurons
+from snnjob.architecture import NetSpec, preset_layers
 from snnjob.messages import SpikeCounts
 from snnjob.plots import (
     class_errors,
@@ -22,8 +22,10 @@ from snnjob.plots import (
     error_vs_synops_figure,
     outputs_over_time_figure,
     plot_confusion,
+    plot_digits,
     plot_error_vs_steps,
     plot_error_vs_synops,
+    plot_outputs_over_time,
     plot_spike_histograms,
     rate_mode_lines,
     seed_means,
@@ -43,6 +45,7 @@ from snnjob.results.spikestore import (
     write_spikes,
 )
 
+STRIDED = NetSpec(preset_layers("strided"), (28, 28, 1), 10)  # the strided preset on MNIST
 # 3 training seeds x 2 evaluation seeds x n_steps 10, 30 (1000 images per point)
 ERRORS = {
     (0, 10, 0): 80, (0, 10, 1): 84, (0, 30, 0): 30, (0, 30, 1): 32,
@@ -91,11 +94,10 @@ def test_the_mean_over_training_seeds_and_its_t_interval_are_drawn(tmp_path):
     summary = _with_seeds(ERRORS)
     summary["rate_mode"] = [{**r, "params_id": f"p{r['train_seed']}"} for r in RATE_MODE]
     (mean,) = seed_means(summary)
-    # the same numbers as summary["recipes"] (what the report's tables show)
-    label_recipes(summary, {})
-    (recipe,) = summarize_recipes(summary, [{"recipe": "base"}])
-    assert mean["mean_error"] == [b["mean_error"] for b in recipe["by_n_steps"]]
-    assert mean["ci95_low"] == [b["mean_ci95_low"] for b in recipe["by_n_steps"]]
+    # the same numbers as summary.recipes (what the report's tables show)
+    (recipe,) = summarize_recipes(label_recipes(summary, {}), [{"recipe": "base"}])
+    assert mean["mean_error"] == [b.mean_error for b in recipe.by_n_steps]
+    assert mean["ci95_low"] == [b.mean_ci95_low for b in recipe.by_n_steps]
     fig = error_vs_steps_figure(summary)
     line = _one(fig, "seed-mean:base")
     band = _one(fig, "seed-band:base")
@@ -144,7 +146,7 @@ def test_each_recipe_has_its_mean_band_and_rate_mode_line_in_its_colour():
         if p["eval_seed"] == 1:  # eval seed 1 stands in for a second recipe
             p["params_id"] = f"q{p['train_seed']}"
             p["eval_seed"] = 0
-    label_recipes(summary, {f"q{t}": "fast" for t in range(3)})
+    summary = label_recipes(summary, {f"q{t}": "fast" for t in range(3)}).to_dict()
     summary["rate_mode"] = [
         {**r, "params_id": f"{x}{r['train_seed']}", "recipe": name}
         for x, name in (("p", "base"), ("q", "fast"))
@@ -178,7 +180,7 @@ def test_error_against_synops_per_image_beside_the_ann_macs(tmp_path):
     summary["rate_mode"] = [{**r, "params_id": f"p{r['train_seed']}"} for r in RATE_MODE[:2]]
     summary["spikes"] = [_spikes_entry("p0", 0, [1e4, 2e4, 5e3]),
                          _spikes_entry("p1", 1, [2e4, 1e4, 1e3])]  # fmt: skip
-    macs = macs_per_image_step("strided")
+    macs = STRIDED.macs_per_image_step()
     points = synops_points(summary)
     assert [p["synops_per_image"] for p in points] == [[3.5e5, 1.05e6], [3.1e5, 9.3e5]]
     fig = error_vs_synops_figure(summary, {"base": macs})
@@ -204,11 +206,11 @@ def test_error_against_synops_per_image_beside_the_ann_macs(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-def test_the_confusion_matrix_shows_the_counts_and_each_digits_error(tmp_path):
+def test_the_confusion_matrix_shows_the_counts_and_each_classs_error(tmp_path):
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 10, 500)
     predictions = np.where(rng.random(500) < 0.9, labels, rng.integers(0, 10, 500))
-    counts = confusion_counts(labels, predictions)
+    counts = confusion_counts(labels, predictions, 10)
     expected = np.zeros((10, 10), int)
     for a, b in zip(labels, predictions):
         expected[a, b] += 1
@@ -229,8 +231,9 @@ def test_the_confusion_matrix_shows_the_counts_and_each_digits_error(tmp_path):
     wrong = int(np.sum(labels != predictions))
     assert ax.get_title() == f"{wrong} of 500 wrong ({100 * wrong / 500:.2f}%)"
     check_png(plot_confusion(tmp_path / "c.png", {"base": counts, "fast": counts.T}, n_steps=30))
-    with pytest.raises(ValueError, match="digits 0..9"):
-        confusion_counts([0, 10], [0, 1])
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class: its error"
+    with pytest.raises(ValueError, match="labels must be class indices 0..9"):
+        confusion_counts([0, 10], [0, 1], 10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,7 +243,7 @@ def test_the_confusion_matrix_shows_the_counts_and_each_digits_error(tmp_path):
 
 def _counts(seed=0) -> SpikeCounts:
     rng = np.random.default_rng(seed)
-    sizes = n_neurons("strided")
+    sizes = STRIDED.n_neurons()
     counts = {name: rng.poisson(rng.gamma(0.5, 2.0, n)).astype(np.int64) for name, n in
               sizes.items()}  # fmt: skip
     counts["conv2"][:] = 0  # a silent layer: edges 0..1 Hz, every neuron in the first bin
@@ -249,7 +252,7 @@ def _counts(seed=0) -> SpikeCounts:
 
 
 def _rows(seed=0, params_id="abc"):
-    return spike_rows("strided", _counts(seed), params_id=params_id, params_sha256="f" * 64,
+    return spike_rows(STRIDED, _counts(seed), params_id=params_id, params_sha256="f" * 64,
                       train_seed=seed, eval_seed=0)  # fmt: skip
 
 
@@ -284,7 +287,7 @@ def test_the_histograms_plot_the_fraction_of_neurons_per_bin(tmp_path):
     ]  # fmt: skip
     fig = spike_histograms_figure(entries)
     assert [ax.get_title() for ax in fig.axes] == [
-        f"{name} ({n} neurons)" for name, n in n_neurons("strided").items()
+        f"{name} ({n} neurons)" for name, n in STRIDED.n_neurons().items()
     ]
     for entry in entries:
         for r in entry["layers"]:
@@ -314,7 +317,7 @@ def test_the_spike_rate_boxes_show_the_percentiles():
 # --------------------------------------------------------------------------------------------
 
 
-def test_the_digit_grid_and_the_output_traces_show_the_inputs(digits):
+def test_the_image_grid_and_the_output_traces_show_the_inputs(digits):
     images, labels = digits
     predictions = labels.copy()
     predictions[1] = (labels[1] + 1) % 10
@@ -331,6 +334,107 @@ def test_the_digit_grid_and_the_output_traces_show_the_inputs(digits):
         for d, line in enumerate(lines):
             np.testing.assert_allclose(line.get_xdata(), 0.002 * np.arange(1, 8))
             np.testing.assert_allclose(line.get_ydata(), outputs[i, :, d])
+    legend = fig.axes[1].get_legend()
+    assert legend.get_title().get_text() == "class"
+    assert [t.get_text() for t in legend.get_texts()] == [str(k) for k in range(10)]
+    # MNIST's class names are its numbers: the titles stay "label L, pred P"
+    names = [str(k) for k in range(10)]
+    fig = digits_figure(images, labels, predictions=predictions, n=4, class_names=names)
+    assert [ax.get_title() for ax in fig.axes[:4]] == [
+        f"label {labels[i]}, pred {predictions[i]}" for i in range(4)
+    ]
+
+
+RGB_NAMES = ["cat", "dog", "airplane", "ship", "frog"]
+
+
+def test_rgb_images_of_named_classes_are_drawn_in_colour(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.random((6, 16, 16, 3))
+    rows = images.reshape(6, -1)  # channels last, as the network reads them
+    labels = np.array([0, 1, 2, 3, 4, 0])
+    predictions = np.array([0, 2, 2, 3, 4, 1])
+    fig = digits_figure(rows, labels, predictions=predictions, n=6, image_shape=(16, 16, 3),
+                        class_names=RGB_NAMES)  # fmt: skip
+    for i, ax in enumerate(fig.axes[:6]):
+        shown = ax.images[0].get_array()
+        assert shown.shape == (16, 16, 3)
+        np.testing.assert_allclose(shown, images[i])
+    assert fig.axes[1].get_title() == "dog, pred airplane"
+    assert fig.axes[1].title.get_color() == "red" and fig.axes[0].get_title() == "cat, pred cat"
+    outputs = rng.random((6, 9, 5))
+    fig = outputs_over_time_figure(rows, outputs, labels, n=3, image_shape=(16, 16, 3),
+                                   class_names=RGB_NAMES)  # fmt: skip
+    assert fig.axes[0].images[0].get_array().shape == (16, 16, 3)
+    assert [fig.axes[2 * i].get_title() for i in range(3)] == RGB_NAMES[:3]
+    assert [len(fig.axes[2 * i + 1].get_lines()) for i in range(3)] == [5, 5, 5]
+    legend = fig.axes[1].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == RGB_NAMES
+    assert legend.get_title().get_text() == "class"
+    # (N, h, w, c) arrays bring their shape; the PNGs are written
+    check_png(plot_digits(tmp_path / "d.png", images, labels, class_names=RGB_NAMES))
+    check_png(plot_outputs_over_time(tmp_path / "o.png", images, outputs, labels))
+    with pytest.raises(ValueError, match="5 names, but there are 4 classes"):
+        outputs_over_time_figure(rows, outputs[:, :, :4], labels, image_shape=(16, 16, 3),
+                                 class_names=RGB_NAMES)  # fmt: skip
+    with pytest.raises(ValueError, match="labels must be class indices 0..4"):
+        digits_figure(rows, labels + 1, image_shape=(16, 16, 3), class_names=RGB_NAMES)
+
+
+def test_other_channel_counts_show_the_channel_mean_in_gray():
+    images = np.random.default_rng(4).random((2, 6, 10, 2))  # h 6, w 10, 2 channels
+    fig = digits_figure(images.reshape(2, -1), [0, 1], n=2, image_shape=(6, 10, 2))
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), images[0].mean(axis=2))
+    assert fig.axes[0].images[0].get_cmap().name == "gray"
+    gray = digits_figure(images[:, :, :, 0].reshape(2, -1), [0, 1], image_shape=(6, 10, 1))
+    np.testing.assert_array_equal(gray.axes[1].images[0].get_array(), images[1, :, :, 0])
+
+
+def test_a_row_length_that_is_no_square_needs_the_image_shape():
+    rows = np.zeros((3, 16 * 16 * 3))  # 768 values: not a square single-channel image
+    for draw in (
+        lambda: digits_figure(rows, [0, 1, 2]),
+        lambda: outputs_over_time_figure(rows, np.zeros((3, 4, 5)), [0, 1, 2]),
+    ):
+        with pytest.raises(ValueError, match=r"768 values.*pass image_shape=\(height, width"):
+            draw()
+    with pytest.raises(ValueError, match=r"\(N, 300\) for image_shape \(10, 10, 3\)"):
+        digits_figure(rows, [0, 1, 2], image_shape=(10, 10, 3))
+    with pytest.raises(ValueError, match="image_shape must be 3 positive integers"):
+        digits_figure(rows, [0, 1, 2], image_shape=(16, 48))
+
+
+def test_a_confusion_matrix_of_five_named_classes(tmp_path):
+    labels = np.array([0, 0, 1, 1, 2, 3, 4, 4, 4, 2])
+    predictions = np.array([0, 1, 1, 1, 2, 3, 4, 0, 4, 3])
+    counts = confusion_counts(labels, predictions, 5)
+    assert counts.shape == (5, 5) and counts.sum() == 10 and counts[4, 0] == 1
+    errors = class_errors(counts)
+    fig = confusion_figure({"a": counts, "b": counts.T}, n_steps=20, class_names=RGB_NAMES)
+    for ax in fig.axes[:2]:
+        assert [t.get_text() for t in ax.get_xticklabels()] == RGB_NAMES
+        assert ax.get_xlabel() == "predicted class"
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert ticks == [f"{n}: {100 * e:.1f}%" for n, e in zip(RGB_NAMES, errors)]
+    assert ticks[0] == "cat: 50.0%"
+    assert [c.get_text() for c in tagged(fig, "cell:a:4:0")] == ["1"]
+    assert fig.axes[-1].get_ylabel() == "fraction of the true class's images"  # the colourbar
+    check_png(plot_confusion(tmp_path / "c.png", {"": counts}, n_steps=20, class_names=RGB_NAMES))
+    # refused: labels or predictions outside 0..K-1, panels of different K, wrong names
+    with pytest.raises(ValueError, match="labels must be class indices 0..4"):
+        confusion_counts([0, 5], [0, 1], 5)
+    with pytest.raises(ValueError, match="predictions must be class indices 0..4"):
+        confusion_counts([0, 1], [-1, 1], 5)
+    with pytest.raises(ValueError, match="whole class indices"):
+        confusion_counts([0, 1.5], [0, 1], 5)
+    with pytest.raises(ValueError, match="n_classes"):
+        confusion_counts([0, 1], [0, 1], 1)
+    with pytest.raises(ValueError, match="different shapes"):
+        confusion_figure({"a": counts, "b": np.zeros((10, 10), int)}, n_steps=20)
+    with pytest.raises(ValueError, match="square"):
+        confusion_figure({"a": np.zeros((5, 4), int)}, n_steps=20)
+    with pytest.raises(ValueError, match="4 names, but there are 5 classes"):
+        confusion_figure({"a": counts}, n_steps=20, class_names=RGB_NAMES[:4])
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def digits():
 
 
 def summary_for(errors: dict[tuple[int, int, int], int]) -> dict:
-    """Summary of one 1000-image shard per (train_seed, n_steps, eval_seed) -> n_errors."""
+    """Summary (as ``summary.json`` holds it) of one 1000-image shard per (train_seed,
+    n_steps, eval_seed) -> n_errors."""
     rows = [
         {
             "params_id": "base",
@@ -60,7 +61,7 @@ def summary_for(errors: dict[tuple[int, int, int], int]) -> dict:
         for (t, n, s), k in errors.items()
     ]
     assert all(list(row) == [c.name for c in SHARD_COLUMNS] for row in rows)
-    return summarize(rows)
+    return summarize(rows).to_dict()
 
 
 def test_plot_digits(tmp_path, digits):
@@ -115,7 +116,8 @@ def test_plot_error_vs_steps_single_n_steps(tmp_path):
 def test_plot_error_vs_steps_reads_old_summaries(tmp_path):
     # summary.json points written before the rename call the evaluation seed "seed"
     summary = summary_for({(0, 10, 0): 80, (0, 10, 1): 90, (0, 30, 0): 30, (0, 30, 1): 35})
-    old = {**summary, "points": [dict(p) for p in summary["points"]]}
+    old = {k: v for k, v in summary.items() if k != "schema"}  # as before the schema key
+    old["points"] = [dict(p) for p in summary["points"]]
     for point in old["points"]:
         point["seed"] = point.pop("eval_seed")
     new_png = check_png(plot_error_vs_steps(tmp_path / "new" / "error.png", summary))
@@ -134,8 +136,10 @@ def test_plots_leave_no_pyplot_figures(tmp_path, digits):
 
 def test_bad_inputs_are_refused(tmp_path, digits):
     images, labels = digits
+    with pytest.raises(ValueError, match="image_shape"):
+        plot_digits(tmp_path / "a.png", images[:, :99], labels)  # 99: no square, no shape
     with pytest.raises(ValueError, match="784"):
-        plot_digits(tmp_path / "a.png", images[:, :100], labels)
+        plot_digits(tmp_path / "a.png", images[:, :100], labels, image_shape=(28, 28, 1))
     with pytest.raises(ValueError, match="png"):
         plot_digits(tmp_path / "a.jpg", images, labels)
     with pytest.raises(ValueError, match="n_steps"):

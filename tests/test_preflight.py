@@ -7,17 +7,17 @@ import time
 import numpy as np
 import pytest
 
-from snnjob.architecture import weight_shapes
 from snnjob.config import load_config
 from snnjob.errors import ConfigError
 from snnjob.params import save_params
 from snnjob.preflight import check_feasible, check_inputs
+from snnjob.results.runinfo import ClusterInfo
 
 
 def info(cpus=2.0, gpus=0.0, max_node_cpus=None, nodes=1):
-    """What :func:`snnjob.session.cluster_info` returns (the keys the check reads)."""
-    return {"nodes": nodes, "cpus": cpus, "gpus": gpus,
-            "max_node_cpus": cpus if max_node_cpus is None else max_node_cpus}  # fmt: skip
+    """What :func:`snnjob.session.cluster_info` returns."""
+    node_cpus = cpus if max_node_cpus is None else max_node_cpus
+    return ClusterInfo(nodes=nodes, cpus=cpus, gpus=gpus, max_node_cpus=node_cpus)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_good_inputs_pass_in_milliseconds_and_write_nothing(tmp_path, mnist_dir)
     cfg = load_config("tiny", [f"data.data_dir={mnist_dir}", "data.download=false"])
     rng = np.random.default_rng(0)
     params = {k: rng.standard_normal(s).astype(np.float32)
-              for k, s in weight_shapes(cfg.model.preset).items()}  # fmt: skip
+              for k, s in cfg.model.net.weight_shapes().items()}  # fmt: skip
     side = save_params(tmp_path / "p.npz", params, {"config": cfg.to_dict()})
     (tmp_path / "out").mkdir()
     check_inputs(cfg, tmp_path / "out", params_file=tmp_path / "p.npz")  # warm imports

@@ -196,7 +196,7 @@ import logging, ray
 from snnjob.session import connect
 logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 info = connect(None)
-print("GCS", ray.get_runtime_context().gcs_address, info["nodes"], flush=True)
+print("GCS", ray.get_runtime_context().gcs_address, info.nodes, flush=True)
 ray.shutdown()
 """
 

@@ -199,51 +199,58 @@ def grid_summary():
         for n in (10, 30):
             for s in (0, 1):
                 counts[(pid, seed, n, s)] = base // (n // 10) + s
-    summary = summarize(_rows(counts))
-    summary["rate_mode"] = [
+    rate_mode = [
         {"params_id": p, "train_seed": 0, "n_images": 1000, "n_errors": k, "error": k / 1000,
          "ci95_low": 0.0, "ci95_high": 0.1}
         for p, k in (("a0" * 8, 10), ("b0" * 8, 20))
     ]  # fmt: skip
+    summary = {**summarize(_rows(counts)).to_dict(), "rate_mode": rate_mode}
     names = {"a0" * 8: recipes[0].name, "a1" * 8: recipes[0].name, "b0" * 8: recipes[1].name}
-    label_recipes(summary, names, [recipes[1].name, recipes[0].name])  # B first
-    summary["recipes"] = summarize_recipes(summary, [r.as_dict() for r in recipes])
+    summary = label_recipes(summary, names, [recipes[1].name, recipes[0].name])  # B first
+    summary = dataclasses.replace(
+        summary, recipes=summarize_recipes(summary, [r.as_dict() for r in recipes])
+    )
     return summary, recipes
 
 
 def test_every_entry_names_its_recipe_and_each_recipe_is_pooled(grid_summary):
     summary, (a, b) = grid_summary
-    assert {p["recipe"] for p in summary["points"]} == {a.name, b.name}
-    assert list(summary["points"][0])[:2] == ["params_id", "recipe"]
-    assert [r["recipe"] for r in summary["rate_mode"]] == [b.name, a.name]
-    assert [p["recipe"] for p in summary["points"]] == [b.name] * 4 + [a.name] * 8
+    assert {p.recipe for p in summary.points} == {a.name, b.name}
+    assert list(summary.to_dict()["points"][0])[:2] == ["params_id", "recipe"]
+    assert [r.recipe for r in summary.rate_mode] == [b.name, a.name]
+    assert [p.recipe for p in summary.points] == [b.name] * 4 + [a.name] * 8
     # within a recipe, the order of summarize: (train seed, n_steps, eval seed)
-    assert [(p["train_seed"], p["n_steps"]) for p in summary["points"][4:8]] == [(0, 10)] * 2 + [
-        (0, 30)
-    ] * 2
-    ra, rb = summary["recipes"]
-    assert (ra["recipe"], ra["slug"], ra["train_seeds"]) == (a.name, a.slug, [0, 1])
-    assert ra["overrides"] == {"model.max_rates": 100.0, "model.amplitude": 0.01}
-    (at10, at30) = ra["by_n_steps"]
+    assert [(p.train_seed, p.n_steps) for p in summary.points[4:8]] == [(0, 10)] * 2 + [(0, 30)] * 2
+    ra, rb = summary.recipes
+    assert (ra.recipe, ra.slug, ra.train_seeds) == (a.name, a.slug, (0, 1))
+    assert ra.overrides == {"model.max_rates": 100.0, "model.amplitude": 0.01}
+    (at10, at30) = ra.by_n_steps
     # seed 0: (100 + 101) / 2000, seed 1: (60 + 61) / 2000, at n_steps 10
-    assert at10["n_steps"] == 10 and at10["n_train_seeds"] == 2 and at10["n_points"] == 4
-    assert at10["mean_error"] == pytest.approx((201 + 121) / 2 / 2000)
-    assert (at10["min_error"], at10["max_error"]) == (121 / 2000, 201 / 2000)
-    assert at10["std_error"] == pytest.approx(abs(201 - 121) / 2000 / 2**0.5)
-    assert (at10["n_errors"], at10["n_images"], at10["error"]) == (322, 4000, 322 / 4000)
-    assert at10["ci95_low"] < at10["error"] < at10["ci95_high"]
+    assert at10.n_steps == 10 and at10.n_train_seeds == 2 and at10.n_points == 4
+    assert at10.mean_error == pytest.approx((201 + 121) / 2 / 2000)
+    assert (at10.min_error, at10.max_error) == (121 / 2000, 201 / 2000)
+    assert at10.std_error == pytest.approx(abs(201 - 121) / 2000 / 2**0.5)
+    assert (at10.n_errors, at10.n_images, at10.error) == (322, 4000, 322 / 4000)
+    assert at10.ci95_low < at10.error < at10.ci95_high
     # the mean's Student-t interval over the 2 seeds: t(0.975, 1) = 12.706
-    half = 12.7062 * at10["std_error"] / 2**0.5
-    assert at10["mean_ci95_high"] == pytest.approx(at10["mean_error"] + half, rel=1e-4)
-    assert at10["mean_ci95_low"] == 0.0  # clipped: an error rate is not negative
-    assert rb["by_n_steps"][1]["std_error"] == 0.0  # one training seed
-    assert rb["by_n_steps"][1]["mean_ci95_low"] is None
-    assert rb["rate_mode"]["error"] == 0.02 and ra["rate_mode"]["n_errors"] == 10
+    half = 12.7062 * at10.std_error / 2**0.5
+    assert at10.mean_ci95_high == pytest.approx(at10.mean_error + half, rel=1e-4)
+    assert at10.mean_ci95_low == 0.0  # clipped: an error rate is not negative
+    assert rb.by_n_steps[1].std_error == 0.0  # one training seed
+    assert rb.by_n_steps[1].mean_ci95_low is None
+    assert rb.rate_mode.error == 0.02 and ra.rate_mode.n_errors == 10
 
 
 def squeeze(text: str) -> str:
     """Markdown tables without tabulate's column padding (cells compared, not widths)."""
     return re.sub(r" {2,}", " ", text)
+
+
+def _base_recipe(summary):
+    """``summary`` labelled and pooled as a job without a recipe sweep."""
+    plain = label_recipes(summary, {})
+    base = [{"recipe": "base", "slug": "", "overrides": {}}]
+    return dataclasses.replace(plain, recipes=summarize_recipes(plain, base))
 
 
 def test_the_report_has_a_table_per_recipe(grid_summary):
@@ -254,24 +261,20 @@ def test_the_report_has_a_table_per_recipe(grid_summary):
     assert f"**Recipe {b.name}**" in text
     assert "| recipe | params_id | n_steps |" in text
     # without a grid: no recipe tables, no recipe column
-    plain = summarize(_rows({("c0" * 8, 0, 10, 0): 5}))
-    label_recipes(plain, {})
-    plain["recipes"] = summarize_recipes(plain, [{"recipe": "base", "slug": "", "overrides": {}}])
-    assert plain["points"][0]["recipe"] == "base"
+    plain = _base_recipe(summarize(_rows({("c0" * 8, 0, 10, 0): 5})))
+    assert plain.points[0].recipe == "base"
     assert "Recipe" not in summary_markdown(plain)
     assert "| recipe |" not in squeeze(summary_markdown(plain))
 
 
 def test_one_recipe_with_three_training_seeds_gets_its_mean_and_interval():
     errors = {0: 100, 1: 110, 2: 120}  # of 1000 images each, at n_steps 10
-    plain = summarize(_rows({(f"c{s}" * 8, s, 10, 0): e for s, e in errors.items()}))
-    label_recipes(plain, {})
-    plain["recipes"] = summarize_recipes(plain, [{"recipe": "base", "slug": "", "overrides": {}}])
-    (row,) = plain["recipes"][0]["by_n_steps"]
+    plain = _base_recipe(summarize(_rows({(f"c{s}" * 8, s, 10, 0): e for s, e in errors.items()})))
+    (row,) = plain.recipes[0].by_n_steps
     # mean 11%, sample std 1%, t(0.975, 2) = 4.3027: 11 +- 4.3027 / sqrt(3)
-    assert row["mean_error"] == pytest.approx(0.11)
-    assert row["mean_ci95_low"] == pytest.approx(0.11 - 0.024842, abs=1e-5)
-    assert row["mean_ci95_high"] == pytest.approx(0.11 + 0.024842, abs=1e-5)
+    assert row.mean_error == pytest.approx(0.11)
+    assert row.mean_ci95_low == pytest.approx(0.11 - 0.024842, abs=1e-5)
+    assert row.mean_ci95_high == pytest.approx(0.11 + 0.024842, abs=1e-5)
     text = squeeze(summary_markdown(plain))
     assert "**Recipe base** (the base config; training seeds 0, 1, 2" in text
     assert "| 10 | 3 | 11.00 | 8.52 – 13.48 | 1.00 |" in text

@@ -49,7 +49,7 @@ def test_each_recipe_is_trained_into_its_own_folder(grid_run):
         assert meta["config"]["train"]["grid"] == {} and meta["config"]["train"]["recipes"] == []
         assert (out / "checkpoints" / recipe.slug / "seed-0" / "epoch-0001.npz").is_file()
     assert not (out / "params" / "seed-0.npz").exists()
-    assert [(p["recipe"], p["train_seed"]) for p in summary["params"]] == [(a.name, 0), (b.name, 0)]
+    assert [(p.recipe, p.train_seed) for p in summary.params] == [(a.name, 0), (b.name, 0)]
 
 
 def test_each_parameter_set_is_evaluated_with_its_recipes_model(grid_run, mnist_dir):
@@ -59,11 +59,11 @@ def test_each_parameter_set_is_evaluated_with_its_recipes_model(grid_run, mnist_
     preds = read_predictions(out)
     recipes = expand_recipes(cfg)
     outputs = {}
-    for recipe, entry in zip(recipes, summary["params"], strict=True):
-        params, _ = load_params(entry["path"])
+    for recipe, entry in zip(recipes, summary.params, strict=True):
+        params, _ = load_params(entry.path)
         ref = evaluate_with("compiled", recipe.model, params, images, labels, n_steps=10, seed=0,
                        minibatch_size=cfg.eval.minibatch_size)  # fmt: skip
-        t = preds.filter(pc.equal(preds["params_id"], entry["params_id"]))
+        t = preds.filter(pc.equal(preds["params_id"], entry.params_id))
         t = t.sort_by([("image_index", "ascending")])
         np.testing.assert_array_equal(t["prediction"].to_numpy(), ref.predictions)
         got = np.stack(t["output"].to_numpy(zero_copy_only=False))
@@ -98,8 +98,8 @@ def test_a_rerun_trains_and_evaluates_nothing(grid_run):
     files = sorted((out / "params").rglob("*.npz"))
     stamps = [f.stat().st_mtime_ns for f in files]
     again = run_job(cfg, out, config_name="tiny", progress=False)
-    t = again["timings"]
-    assert t["tasks"] == t["skipped"] > 0
+    t = again.timings
+    assert t.tasks == t.skipped > 0
     assert [f.stat().st_mtime_ns for f in sorted((out / "params").rglob("*.npz"))] == stamps
-    assert [p["n_errors"] for p in again["points"]] == [p["n_errors"] for p in summary["points"]]
-    assert again["recipes"] == summary["recipes"]
+    assert [p.n_errors for p in again.points] == [p.n_errors for p in summary.points]
+    assert again.recipes == summary.recipes

@@ -19,6 +19,8 @@ from scipy.stats import binomtest
 
 from snnjob.atomic import write_text_atomic
 from snnjob.errors import RunDirError
+from snnjob.results.convert import to_json
+from snnjob.results.model import SCHEMA, RunSummary
 from snnjob.results.report import summary_markdown
 from snnjob.results.schema import (
     COLUMNS,
@@ -30,9 +32,9 @@ from snnjob.results.schema import (
     shard_file_name,
 )
 from snnjob.results.store import (
-    PREDICTION_SCHEMA,
     SHARD_SCHEMA,
     completed_shards,
+    prediction_schema,
     read_predictions,
     read_results,
     read_shard_rows,
@@ -107,10 +109,10 @@ def hidden_files(out_dir: Path) -> list[Path]:
 
 def test_schemas_are_documented():
     assert SHARD_SCHEMA.metadata == {b"snnjob.schema": b"shard-v1"}
-    assert PREDICTION_SCHEMA.metadata == {b"snnjob.schema": b"pred-v1"}
+    assert prediction_schema(10).metadata == {b"snnjob.schema": b"pred-v1"}
     assert SHARD_SCHEMA.field("finished_at").type == pa.timestamp("ms", tz="UTC")
-    assert PREDICTION_SCHEMA.field("output").type.list_size == 10
-    assert PREDICTION_SCHEMA.field("output").type.value_type == pa.float32()
+    assert prediction_schema(10).field("output").type.list_size == 10
+    assert prediction_schema(10).field("output").type.value_type == pa.float32()
     for field in SHARD_SCHEMA:
         assert field.metadata[b"description"]
 
@@ -153,24 +155,26 @@ def test_on_disk_schemas_are_unchanged():
             col("eval_seed", pa.int64(), "seed of the spiking evaluation"),
             col("shard_id", pa.int64(), "index of the shard within the point's test set"),
             col("image_index", pa.int64(), "index of the image in the test set"),
-            col("label", pa.int8(), "true digit"),
-            col("prediction", pa.int8(), "predicted digit (argmax of output)"),
+            # descriptions (field metadata, not compared when files are read) say "class"
+            # since datasets other than MNIST: files written before still read
+            col("label", pa.int8(), "true class"),
+            col("prediction", pa.int8(), "predicted class (argmax of output)"),
             col(
                 "output",
                 pa.list_(pa.field("element", pa.float32(), nullable=False), 10),
-                "filtered network output of each class at the last timestep",
+                "filtered network output of each of the dataset's K classes at the last timestep",
             ),
         ],
         metadata={"snnjob.schema": "pred-v1"},
     )
-    for actual, expected in [(SHARD_SCHEMA, shard_v1), (PREDICTION_SCHEMA, pred_v1)]:
+    for actual, expected in [(SHARD_SCHEMA, shard_v1), (prediction_schema(10), pred_v1)]:
         assert actual.equals(expected, check_metadata=True)
         for got, want in zip(actual, expected, strict=True):
             assert got.equals(want, check_metadata=True), got.name
 
 
 @pytest.mark.parametrize(
-    "columns,schema", [(SHARD_COLUMNS, SHARD_SCHEMA), (PREDICTION_COLUMNS, PREDICTION_SCHEMA)]
+    "columns,schema", [(SHARD_COLUMNS, SHARD_SCHEMA), (PREDICTION_COLUMNS, prediction_schema(10))]
 )
 def test_schema_module_and_arrow_schema_agree(columns, schema):
     assert [c.name for c in columns] == schema.names
@@ -188,7 +192,7 @@ def test_columns_markdown_lists_every_column(kind):
     assert lines[:2] == ["| column | type | description |", "|---|---|---|"]
     assert lines[2:] == [f"| `{c.name}` | `{c.type}` | {c.description} |" for c in COLUMNS[kind]]
     assert len(lines) == 2 + len(COLUMNS[kind])
-    schema = SHARD_SCHEMA if kind == "results" else PREDICTION_SCHEMA
+    schema = SHARD_SCHEMA if kind == "results" else prediction_schema(10)
     for name in schema.names:
         assert sum(line.startswith(f"| `{name}` |") for line in lines) == 1
 
@@ -277,7 +281,7 @@ def test_write_read_round_trip(tmp_path):
     }
 
     preds = read_predictions(tmp_path)
-    assert preds.schema.equals(PREDICTION_SCHEMA, check_metadata=True)
+    assert preds.schema.equals(prediction_schema(10), check_metadata=True)
     assert preds.num_rows == 15
     assert preds.column("image_index").to_pylist() == list(range(15))
     assert set(preds.column("shard_id").to_pylist()) == {0, 1}
@@ -297,7 +301,8 @@ def test_write_read_round_trip(tmp_path):
 def test_read_empty_folder(tmp_path):
     assert read_results(tmp_path / "missing").schema.equals(SHARD_SCHEMA, check_metadata=True)
     assert read_results(tmp_path).num_rows == 0
-    assert read_predictions(tmp_path).schema.equals(PREDICTION_SCHEMA, check_metadata=True)
+    empty = read_predictions(tmp_path)  # no file says the number of classes: K = 0
+    assert empty.num_rows == 0 and empty.schema.equals(prediction_schema(0), check_metadata=True)
     assert completed_shards(tmp_path / "missing") == set()
     assert read_shard_rows(tmp_path / "missing") == []
 
@@ -564,23 +569,22 @@ def test_summarize_sums_counts_not_rates():
     # Shard 0: 1 error in 10 images (10%); shard 1: 0 errors in 990 images (0%).
     # Averaging the shard rates gives 5%; the right answer is 1/1000 = 0.1%.
     rows = shard_rows([(POINT, 0, 0, 9, 1), (POINT, 1, 10, 999, 0)])
-    summary = summarize(rows, extra={"config": {"dt": 0.001}})
-    assert summary["config"] == {"dt": 0.001}
-    (point,) = summary["points"]
-    assert point["n_images"] == 1000
-    assert point["n_errors"] == 1
-    assert point["error"] == pytest.approx(0.001)
+    summary = summarize(rows)
+    (point,) = summary.points
+    assert point.n_images == 1000
+    assert point.n_errors == 1
+    assert point.error == pytest.approx(0.001)
     mean_of_shard_rates = np.mean([r["n_errors"] / r["n_images"] for r in rows])
     assert mean_of_shard_rates == pytest.approx(0.05)
-    assert point["error"] != pytest.approx(mean_of_shard_rates)
-    assert (point["ci95_low"], point["ci95_high"]) == wilson_interval(1, 1000)
-    assert point["ci95_low"] <= point["error"] <= point["ci95_high"]
-    assert point["n_shards"] == 2
-    assert point["eval_wall_time_s"] == pytest.approx(2.5)
-    assert point["eval_seed"] == 3 and point["train_seed"] == 0 and point["n_steps"] == 50
-    assert "seed" not in point
-    assert point["params_sha256"] == SHA and point["params_id"] == "base"
-    json.dumps(summary)  # plain Python types only
+    assert point.error != pytest.approx(mean_of_shard_rates)
+    assert (point.ci95_low, point.ci95_high) == wilson_interval(1, 1000)
+    assert point.ci95_low <= point.error <= point.ci95_high
+    assert point.n_shards == 2
+    assert point.eval_wall_time_s == pytest.approx(2.5)
+    assert point.eval_seed == 3 and point.train_seed == 0 and point.n_steps == 50
+    assert "seed" not in summary.to_dict()["points"][0]
+    assert point.params_sha256 == SHA and point.params_id == "base"
+    json.dumps(summary.to_dict())  # plain Python types only
 
 
 def test_summarize_by_n_steps_mean_and_std():
@@ -592,17 +596,17 @@ def test_summarize_by_n_steps_mean_and_std():
     }
     rows = [(PointKey("base", t, n, s), 0, 0, 99, k) for (t, n, s), k in errors.items()]
     summary = summarize(shard_rows(rows[::-1]))
-    keys = [(p["train_seed"], p["n_steps"], p["eval_seed"]) for p in summary["points"]]
+    keys = [(p.train_seed, p.n_steps, p.eval_seed) for p in summary.points]
     assert keys == sorted(errors)
-    by = {b["n_steps"]: b for b in summary["by_n_steps"]}
-    assert [b["n_steps"] for b in summary["by_n_steps"]] == [10, 50]
-    assert by[10]["n_points"] == 3
-    assert by[10]["mean_error"] == pytest.approx(0.14)
+    by = {b.n_steps: b for b in summary.by_n_steps}
+    assert [b.n_steps for b in summary.by_n_steps] == [10, 50]
+    assert by[10].n_points == 3
+    assert by[10].mean_error == pytest.approx(0.14)
     # sample std of 0.10, 0.14, 0.18: sqrt((0.04^2 + 0 + 0.04^2) / 2) = 0.04
-    assert by[10]["std_error"] == pytest.approx(0.04)
-    assert by[10]["min_error"] == pytest.approx(0.10)
-    assert by[10]["max_error"] == pytest.approx(0.18)
-    assert by[50] == {
+    assert by[10].std_error == pytest.approx(0.04)
+    assert by[10].min_error == pytest.approx(0.10)
+    assert by[10].max_error == pytest.approx(0.18)
+    assert to_json(by[50]) == {
         "n_steps": 50,
         "n_points": 1,
         "mean_error": pytest.approx(0.03),
@@ -620,11 +624,12 @@ def test_summarize_refuses_mixed_parameter_files():
     assert any("different parameter files" in p for p in check_coverage(rows, 10)[POINT])
 
 
-def test_summarize_empty_and_extra_clash():
-    assert summarize([]) == {"points": [], "by_n_steps": []}
-    assert summarize(SHARD_SCHEMA.empty_table()) == {"points": [], "by_n_steps": []}
-    with pytest.raises(ValueError, match="points"):
-        summarize([], extra={"points": 1})
+def test_summarize_empty():
+    assert summarize([]) == RunSummary()
+    assert summarize(SHARD_SCHEMA.empty_table()).to_dict() == {
+        "schema": SCHEMA, "points": [], "by_n_steps": [], "curves": [], "anytime": [],
+        "recipes": [], "rate_mode": [], "spikes": [], "params": [],
+    }  # fmt: skip
 
 
 def test_summary_markdown(tmp_path):
@@ -644,9 +649,9 @@ def test_summary_markdown(tmp_path):
     assert text.endswith("\n")
     assert "Rate-mode" not in text
     with_rate = summary_markdown(
-        {**summary, "rate_mode": [{"params_id": "base", "train_seed": 0, "n_images": 100,
-                                   "n_errors": 3, "error": 0.03, "ci95_low": 0.0103,
-                                   "ci95_high": 0.0846}]}
+        {**summary.to_dict(), "rate_mode": [{"params_id": "base", "train_seed": 0,
+                                             "n_images": 100, "n_errors": 3, "error": 0.03,
+                                             "ci95_low": 0.0103, "ci95_high": 0.0846}]}
     )  # fmt: skip
     assert with_rate.startswith(text.rstrip("\n"))
     assert "| 0 | 100 | 3 | 3.00 | 1.03 – 8.46 |" in squeeze(with_rate).splitlines()
@@ -674,7 +679,7 @@ def test_check_coverage_and_summarize_accept_a_table(tmp_path):
     table = read_results(tmp_path)
     assert check_coverage(table, 10) == check_coverage(rows, 10) == {}
     assert summarize(table) == summarize(rows) == summarize(iter(rows))
-    assert summarize(rows)["points"][0]["n_errors"] == 1
+    assert summarize(rows).points[0].n_errors == 1
 
 
 def test_rows_of_the_wrong_shape_are_refused():
@@ -691,30 +696,33 @@ def test_rows_of_the_wrong_shape_are_refused():
 
 def test_load_summary_upgrades_seed_key(tmp_path):
     summary = summarize(shard_rows([(POINT, 0, 0, 9, 1), (PointKey("base", 0, 10, 1), 0, 0, 9, 2)]))
-    old = json.loads(json.dumps(summary))
-    old["points"] = [  # a summary.json written before the rename
+    old = {k: v for k, v in summary.to_dict().items() if k != "schema"}
+    old["points"] = [  # a summary.json written before the rename (and the schema key)
         {("seed" if key == "eval_seed" else key): value for key, value in point.items()}
         for point in old["points"]
     ]
-    old["rate_mode"] = []
     path = write_json_atomic(tmp_path / "summary.json", old)
     frozen = json.loads(path.read_text())
 
     for source in (path, str(path), old):
         loaded = load_summary(source)
-        assert loaded == {**json.loads(json.dumps(summary)), "rate_mode": []}
-        assert [list(p) for p in loaded["points"]] == [list(p) for p in summary["points"]]
+        assert loaded == summary
+        assert list(loaded.to_dict()["points"][0]) == list(summary.to_dict()["points"][0])
     assert old == frozen  # the input is not modified
-    assert load_summary(summary) == summary  # current summaries come back unchanged
+    assert load_summary(summary) is summary  # a summary comes back as it is
+    assert load_summary(summary.to_dict()) == summary
     assert summary_markdown(old) == summary_markdown(summary)
 
 
 def test_load_summary_refuses_bad_input(tmp_path):
-    point = {"params_id": "base", "train_seed": 0, "n_steps": 10, "seed": 1, "eval_seed": 2}
+    point = {"params_id": "base", "train_seed": 0, "n_steps": 10, "seed": 1, "eval_seed": 2,
+             "n_images": 10, "n_errors": 1, "error": 0.1}  # fmt: skip
     with pytest.raises(ValueError, match="both eval_seed = 2 and the old seed = 1"):
         load_summary({"points": [point], "by_n_steps": []})
     same = load_summary({"points": [{**point, "seed": 2}], "by_n_steps": []})
-    assert same["points"] == [{"params_id": "base", "train_seed": 0, "n_steps": 10, "eval_seed": 2}]
+    assert [(p.params_id, p.train_seed, p.n_steps, p.eval_seed) for p in same.points] == [
+        ("base", 0, 10, 2)
+    ]
     with pytest.raises(FileNotFoundError, match="missing.json"):
         load_summary(tmp_path / "missing.json")
     (tmp_path / "list.json").write_text("[1, 2]")

@@ -25,7 +25,9 @@ from snnjob.errors import RunDirError
 from snnjob.evaluate import evaluate
 from snnjob.mnist import load_mnist
 from snnjob.params import load_params, params_sha256, save_params
-from snnjob.results import check_coverage, summary_markdown
+from snnjob.results import check_coverage, load_summary, summary_markdown
+from snnjob.results.convert import to_json
+from snnjob.results.model import RunSummary
 from snnjob.results.store import read_predictions, read_results
 from snnjob.runner import run_job
 from snnjob.session import connect
@@ -50,6 +52,8 @@ def first_run(ray_local, mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "tiny"
     cfg = tiny(mnist_dir)
     summary = run_job(cfg, out, config_name="tiny", progress=False)
+    assert isinstance(summary, RunSummary)
+    assert load_summary(out / "summary.json") == summary  # written once, read back the same
     return cfg, out, summary
 
 
@@ -60,7 +64,7 @@ def _predictions(out):
 
 def test_local_ray_has_token_auth_and_private_dashboard(ray_local):
     assert os.environ["RAY_AUTH_MODE"] == "token"
-    assert ray_local["dashboard"].startswith("127.0.0.1:")
+    assert ray_local.dashboard.startswith("127.0.0.1:")
     token = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
     assert os.path.isfile(token), "local Ray with token auth wrote no token file"
     assert os.stat(token).st_mode & 0o077 == 0
@@ -68,7 +72,7 @@ def test_local_ray_has_token_auth_and_private_dashboard(ray_local):
 
 def test_run_leaves_every_output(first_run):
     cfg, out, summary = first_run
-    curve_file = f"curves/p-{summary['points'][0]['params_id']}_t-0_s-0_shard-00000.parquet"
+    curve_file = f"curves/p-{summary.points[0].params_id}_t-0_s-0_shard-00000.parquet"
     anytime_file = curve_file.replace("curves/", "anytime/")
     for rel in (curve_file, anytime_file, "config.yaml", "params/seed-0.npz", "params/seed-0.json",
                 "summary.json",
@@ -92,19 +96,19 @@ def test_run_writes_spike_statistics_and_their_plot(first_run):
     from snnjob.results.spikestore import read_spikes
 
     cfg, out, summary = first_run
-    (entry,) = summary["spikes"]
-    params_id = summary["points"][0]["params_id"]
-    assert (entry["params_id"], entry["train_seed"], entry["eval_seed"]) == (params_id, 0, 0)
-    assert (entry["n_images"], entry["n_steps"]) == (200, 10)  # eval.spike_stats_images, max
+    (entry,) = summary.spikes
+    params_id = summary.points[0].params_id
+    assert (entry.params_id, entry.train_seed, entry.eval_seed) == (params_id, 0, 0)
+    assert (entry.n_images, entry.n_steps) == (200, 10)  # eval.spike_stats_images, max
     rows = read_spikes(out, params_id, 0, 0)
-    assert [r["layer"] for r in rows] == [r["layer"] for r in entry["layers"]] == [
+    assert [r["layer"] for r in rows] == [r.layer for r in entry.layers] == [
         "conv0", "conv1", "conv2",
     ]  # fmt: skip
-    for row, layer in zip(rows, entry["layers"]):
-        assert row["params_sha256"] == summary["params"][0]["sha256"]
-        assert all(row[k] == v for k, v in layer.items())
+    for row, layer in zip(rows, entry.layers):
+        assert row["params_sha256"] == summary.params[0].sha256
+        assert all(row[k] == v for k, v in to_json(layer).items())
         assert 0 <= row["silent_fraction"] <= 1 and row["synops_per_image_step"] > 0
-    assert json.loads((out / "summary.json").read_text())["spikes"] == summary["spikes"]
+    assert json.loads((out / "summary.json").read_text())["spikes"] == to_json(summary.spikes)
     assert (out / "plots" / "spike_rates.png").is_file()
     for row in rows:  # spikes-v2: the histogram of the neurons' rates
         assert sum(row["rate_hist_counts"]) == row["n_neurons"]
@@ -117,19 +121,21 @@ def test_the_runner_draws_each_plot_from_the_run_s_data(first_run, tmp_path):
     from matplotlib.image import imread
 
     from snnjob import plots
-    from snnjob.architecture import macs_per_image_step
 
     cfg, out, summary = first_run
     on_disk = json.loads((out / "summary.json").read_text())
-    macs = macs_per_image_step(cfg.model.preset)
+    macs = cfg.model.net.macs_per_image_step()
     preds = _predictions(out)
     preds = preds.filter(pc.equal(preds["n_steps"], 10))
-    counts = plots.confusion_counts(preds["label"].to_numpy(), preds["prediction"].to_numpy())
+    counts = plots.confusion_counts(
+        preds["label"].to_numpy(), preds["prediction"].to_numpy(), on_disk["dataset"]["n_classes"]
+    )
     redrawn = {
         "error_vs_steps.png": plots.plot_error_vs_steps(tmp_path / "a.png", on_disk),
         "error_vs_synops.png": plots.plot_error_vs_synops(tmp_path / "b.png", on_disk,
                                                           {"base": macs}),
-        "confusion.png": plots.plot_confusion(tmp_path / "c.png", {"": counts}, n_steps=10),
+        "confusion.png": plots.plot_confusion(tmp_path / "c.png", {"": counts}, n_steps=10,
+                                              class_names=on_disk["dataset"]["class_names"]),
         "spike_rate_histograms.png": plots.plot_spike_histograms(tmp_path / "d.png",
                                                                  on_disk["spikes"]),
     }  # fmt: skip
@@ -159,43 +165,44 @@ def test_summary_counts_equal_parquet_sums(first_run):
     table = read_results(out)
     assert check_coverage(table, 400) == {}
     assert table.num_rows == 2 * 2  # 2 points x 2 shards of 200
-    for p in summary["points"]:
-        rows = table.filter(pc.equal(table["n_steps"], p["n_steps"]))
-        assert pc.sum(rows["n_errors"]).as_py() == p["n_errors"]
-        assert pc.sum(rows["n_images"]).as_py() == p["n_images"]
+    for p in summary.points:
+        rows = table.filter(pc.equal(table["n_steps"], p.n_steps))
+        assert pc.sum(rows["n_errors"]).as_py() == p.n_errors
+        assert pc.sum(rows["n_images"]).as_py() == p.n_images
     preds = _predictions(out)
     for n_steps in (5, 10):
         t = preds.filter(pc.equal(preds["n_steps"], n_steps))
         assert t["image_index"].to_pylist() == list(range(400))
         wrong = int(np.sum(t["label"].to_numpy() != t["prediction"].to_numpy()))
-        point = next(p for p in summary["points"] if p["n_steps"] == n_steps)
-        assert wrong == point["n_errors"]
+        point = next(p for p in summary.points if p.n_steps == n_steps)
+        assert wrong == point.n_errors
 
 
 def test_one_simulation_per_shard_gives_every_point_and_the_curve(first_run):
     cfg, out, summary = first_run
-    assert summary["timings"]["tasks"] == 2  # 2 shards x 1 simulation of 10 steps
-    assert summary["timings"]["image_steps_simulated"] == 400 * 10  # not 400 * (5 + 10)
-    first = summary["timings"]["first_shard"]  # where the first shard's latency went
-    parts = ("worker_start_s", "imports_s", "simulator_build_s", "first_minibatch_s")
-    assert all(first[k] > 0 for k in parts), first
-    assert first["imports_s"] + first["simulator_build_s"] < first["latency_s"]
-    assert summary["cluster"]["ray_start_s"] > 0
+    assert summary.timings.tasks == 2  # 2 shards x 1 simulation of 10 steps
+    assert summary.timings.image_steps_simulated == 400 * 10  # not 400 * (5 + 10)
+    first = summary.timings.first_shard  # where the first shard's latency went
+    parts = (first.worker_start_s, first.imports_s, first.simulator_build_s,
+             first.first_minibatch_s)  # fmt: skip
+    assert all(v > 0 for v in parts), first
+    assert first.imports_s + first.simulator_build_s < first.latency_s
+    assert summary.cluster.ray_start_s > 0
     from snnjob.results.curvestore import read_curve_rows
 
     rows = read_curve_rows(out)
     assert len(rows) == 2 * 10  # 2 shards x steps 1..10
-    (curve,) = summary["curves"]
-    assert (curve["params_id"], curve["train_seed"], curve["eval_seed"]) == (
-        summary["points"][0]["params_id"], 0, 0,
+    (curve,) = summary.curves
+    assert (curve.params_id, curve.train_seed, curve.eval_seed) == (
+        summary.points[0].params_id, 0, 0,
     )  # fmt: skip
-    assert len(curve["n_errors"]) == 10 and curve["n_images"] == 400
-    for p in summary["points"]:  # the curve at a requested n_steps is that point's count
-        assert curve["n_errors"][p["n_steps"] - 1] == p["n_errors"]
-    for n_errors, shard_rows in zip(curve["n_errors"], zip(rows[:10], rows[10:])):
+    assert len(curve.n_errors) == 10 and curve.n_images == 400
+    for p in summary.points:  # the curve at a requested n_steps is that point's count
+        assert curve.n_errors[p.n_steps - 1] == p.n_errors
+    for n_errors, shard_rows in zip(curve.n_errors, zip(rows[:10], rows[10:])):
         assert n_errors == sum(r["n_errors"] for r in shard_rows)
-    assert all(lo <= e <= hi for lo, e, hi in zip(curve["ci95_low"], curve["error"],
-                                                  curve["ci95_high"]))  # fmt: skip
+    assert all(lo <= e <= hi for lo, e, hi in zip(curve.ci95_low, curve.error,
+                                                  curve.ci95_high))  # fmt: skip
 
 
 def test_anytime_points_are_their_shards_summed(first_run):
@@ -236,7 +243,7 @@ def test_a_run_from_before_anytime_resumes_summarizes_and_plots(first_run, mnist
     (spikes_file,) = (old / "spikes").glob("*.parquet")
     v1 = pq.read_table(spikes_file).drop_columns(["rate_hist_edges_hz", "rate_hist_counts"])
     pq.write_table(pa.Table.from_pylist(v1.to_pylist(), schema=SPIKE_SCHEMA_V1), spikes_file)
-    params_id = summary["points"][0]["params_id"]
+    params_id = summary.points[0].params_id
     assert "rate_hist_counts" not in read_spikes(old, params_id, 0, 0)[0]  # readable
     config = yaml.safe_load((old / "config.yaml").read_text())
     del config["eval"]["anytime_thresholds"]
@@ -244,10 +251,10 @@ def test_a_run_from_before_anytime_resumes_summarizes_and_plots(first_run, mnist
     with pytest.raises(RunDirError, match=r"eval\.anytime_thresholds: \[\] -> \[0\.01"):
         run_job(cfg, old, progress=False)
     again = run_job(tiny(mnist_dir, "eval.anytime_thresholds=[]"), old, progress=False)
-    assert again["timings"]["skipped"] == again["timings"]["tasks"] == 2  # still complete
-    assert again["points"] == summary["points"] and again["anytime"] == []
+    assert again.timings.skipped == again.timings.tasks == 2  # still complete
+    assert again.points == summary.points and again.anytime == ()
     assert (old / "plots" / "error_vs_steps.png").is_file()
-    assert again["spikes"] == summary["spikes"]  # recomputed with the histograms
+    assert again.spikes == summary.spikes  # recomputed with the histograms
     assert read_spikes(old, params_id, 0, 0) == read_spikes(out, params_id, 0, 0)
     for name in ("confusion.png", "error_vs_synops.png", "spike_rate_histograms.png"):
         assert (old / "plots" / name).is_file(), name
@@ -299,15 +306,15 @@ def test_distributed_predictions_equal_single_process_evaluation(first_run, mnis
 
 def test_summary_records_the_engine_and_its_self_check(first_run):
     cfg, out, summary = first_run
-    engine = summary["engine"]
-    assert engine["requested"] == "compiled" and engine["used"] == ["compiled"]
-    assert engine["cores"] == ["cpu"] and engine["rate_mode"] == "nengo_dl"
-    (check,) = engine["checks"]  # one (parameter set, evaluation seed): its first shard
-    assert check["n_images"] == cfg.eval.verify_images == 50 and check["n_steps"] == 10
-    assert check["mismatches"] == {"5": 0, "10": 0}
-    assert 0 <= check["max_abs_diff"] <= 0.01 * check["output_scale"]
-    assert check["wall_time_s"] > 0 and engine["check_wall_time_s"] == check["wall_time_s"]
-    assert json.loads((out / "summary.json").read_text())["engine"] == engine
+    engine = summary.engine
+    assert engine.requested == "compiled" and engine.used == ("compiled",)
+    assert engine.cores == ("cpu",) and engine.rate_mode == "nengo_dl"
+    (check,) = engine.checks  # one (parameter set, evaluation seed): its first shard
+    assert check.n_images == cfg.eval.verify_images == 50 and check.n_steps == 10
+    assert check.mismatches == {"5": 0, "10": 0}
+    assert 0 <= check.max_abs_diff <= 0.01 * check.output_scale
+    assert check.wall_time_s > 0 and engine.check_wall_time_s == check.wall_time_s
+    assert json.loads((out / "summary.json").read_text())["engine"] == to_json(engine)
     text = summary_markdown(summary)  # what `snnjob run` and `snnjob summary` print
     assert ("**Engine**: compiled (cpu); checked against nengo_dl on the first 50 images of 1 "
             "simulation(s): at most 0 differing prediction(s)") in text  # fmt: skip
@@ -337,7 +344,7 @@ def test_xla_changes_no_prediction_and_is_exact_across_shardings(first_run, mnis
         )  # fmt: skip
         for name, extra in (("a", ()), ("b", ("eval.shard_size=100", "resources.workers=1")))
     ]
-    assert xla[0]["engine"]["used"] == ["nengo_dl"] and xla[0]["engine"]["checks"] == []
+    assert xla[0].engine.used == ("nengo_dl",) and xla[0].engine.checks == ()
     a, b, compiled = _predictions(tmp_path / "a"), _predictions(tmp_path / "b"), _predictions(out)
     # within one setting, sharding and worker count change nothing, bit for bit
     assert a["output"].to_pylist() == b["output"].to_pylist()
@@ -347,8 +354,8 @@ def test_xla_changes_no_prediction_and_is_exact_across_shardings(first_run, mnis
     diff = np.abs(np.stack(a["output"].to_numpy(zero_copy_only=False))
                   - np.stack(compiled["output"].to_numpy(zero_copy_only=False)))  # fmt: skip
     assert 0 < diff.max() < 0.05  # another engine really ran, and stays close
-    errors = [p["n_errors"] for p in xla[0]["points"]]
-    assert all(abs(e - p["n_errors"]) <= 1 for e, p in zip(errors, summary["points"]))
+    errors = [p.n_errors for p in xla[0].points]
+    assert all(abs(e - p.n_errors) <= 1 for e, p in zip(errors, summary.points))
 
 
 def test_two_training_seeds_on_two_cpus_are_swept_as_ready_without_deadlock(
@@ -413,9 +420,9 @@ def test_rerun_resumes_without_duplicates(first_run):
     cfg, out, summary = first_run
     again = run_job(cfg, out, config_name="tiny", progress=False)
     # one task per (params, eval seed, shard), read at n_steps 5 and 10
-    assert again["timings"]["skipped"] == again["timings"]["tasks"] == 2
-    assert again["points"] == summary["points"]
-    assert again["rate_mode"] == summary["rate_mode"]  # same rows (reused from summary.json)
+    assert again.timings.skipped == again.timings.tasks == 2
+    assert again.points == summary.points
+    assert again.rate_mode == summary.rate_mode  # same rows (reused from summary.json)
     assert read_results(out).num_rows == 4
 
 
@@ -464,12 +471,12 @@ def test_killed_driver_then_rerun_completes_without_duplicates(first_run, mnist_
 
     cfg3 = tiny(mnist_dir, "eval.shard_size=50", "eval.minibatch_size=50")
     resumed = run_job(cfg3, target, params_file=out / "params" / "seed-0.npz", progress=False)
-    assert resumed["timings"]["skipped"] >= written // 2  # a task writes a file per n_steps
+    assert resumed.timings.skipped >= written // 2  # a task writes a file per n_steps
     table = read_results(target)
     assert table.num_rows == 16
     assert check_coverage(table, 400) == {}
-    key = [(p["n_steps"], p["n_errors"], p["n_images"]) for p in resumed["points"]]
-    assert key == [(p["n_steps"], p["n_errors"], p["n_images"]) for p in summary["points"]]
+    key = [(p.n_steps, p.n_errors, p.n_images) for p in resumed.points]
+    assert key == [(p.n_steps, p.n_errors, p.n_images) for p in summary.points]
     assert _predictions(target)["prediction"].to_pylist() == (
         _predictions(out)["prediction"].to_pylist()
     )

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow  # starts Ray
 # the process tree; then `snnjob run --address` against this session with bad tokens.
 LOCAL_SESSION = textwrap.dedent(
     """
-    import json, os, subprocess, sys, time
+    import dataclasses, json, os, subprocess, sys, time
     from snnjob.session import connect
 
     info = connect(None, num_cpus=1)
@@ -75,7 +75,8 @@ LOCAL_SESSION = textwrap.dedent(
                 sockets.append([name, proc.pid, "tcp" if tcp else "udp", c.laddr.ip,
                                 c.laddr.port])
     gcs = ray.get_runtime_context().gcs_address
-    print("SOCKETS " + json.dumps({"info": info, "sockets": sockets, "gcs": gcs}), flush=True)
+    print("SOCKETS " + json.dumps({"info": dataclasses.asdict(info), "sockets": sockets,
+                                       "gcs": gcs}), flush=True)
     refusals = {}
     for case, changes in json.loads(sys.argv[1]).items():
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
@@ -278,7 +279,7 @@ def test_cluster_refuses_a_client_without_its_token(head, tmp_path, case, expect
 def test_cluster_accepts_the_right_token(head, tmp_path):
     """The control: the same head, the same loopback address, the right token joins."""
     env = {**head["env"], "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(head["token"])}
-    code = "from snnjob.session import connect; print('NODES', connect(%r)['nodes'])"
+    code = "from snnjob.session import connect; print('NODES', connect(%r).nodes)"
     proc = subprocess.run(
         [sys.executable, "-c", code % head["address"]],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,

@@ -4,21 +4,13 @@ probes (training graphs only)."""
 
 from __future__ import annotations
 
+import math
+
 import nengo
 import numpy as np
 import pytest
 
-from snnjob.architecture import (
-    DENSE,
-    N_CLASSES,
-    PRESETS,
-    _walk,
-    conv_layers,
-    fan_out,
-    flat_size,
-    n_neurons,
-    weight_shapes,
-)
+from snnjob.architecture import DENSE, PRESETS, NetSpec, parse_layers
 from snnjob.backend import nengo_dl
 from snnjob.config import ModelConfig
 from snnjob.messages import SpikeCounts
@@ -27,13 +19,14 @@ from snnjob.results.spikestore import read_spikes, spike_rows, write_spikes
 from snnjob.spikes import count_spikes
 
 N_STEPS = 12
+SEED_NET, STRIDED_NET = ModelConfig(preset="seed").net, ModelConfig(preset="strided").net
 
 
 def _params(preset="strided", *, seed=0, bias=0.05):
     """Random He-scaled weights: enough drive for every layer to spike."""
     rng = np.random.default_rng(seed)
     out = {}
-    for key, shape in weight_shapes(preset).items():
+    for key, shape in ModelConfig(preset=preset).net.weight_shapes().items():
         if key.endswith("bias"):
             out[key] = np.full(shape, bias, np.float32)
         else:
@@ -49,30 +42,54 @@ def images(mnist_dir):
     return load_mnist(mnist_dir, download=False).test_images[:5]
 
 
-@pytest.mark.parametrize("preset", PRESETS)
-def test_fan_out_sums_to_the_connections_of_the_next_layer(preset):
-    layers = list(_walk(preset))
-    grids = fan_out(preset)
-    for i, (layer, _, _) in enumerate(layers):
-        synapses = int(np.sum(grids[layer.name])) * layer.filters  # every channel alike
-        per_source = 4 if layer.pool else 1  # a pool cell averages 2x2 neurons
-        if i + 1 < len(layers):
-            nxt, (_, _, c_in), (oh, ow) = layers[i + 1]
-            expected = oh * ow * nxt.filters * nxt.kernel**2 * c_in * per_source
+CUSTOM = NetSpec(parse_layers([
+    {"type": "conv", "filters": 8, "kernel": 3}, {"type": "avgpool", "size": 3},
+    {"type": "conv", "filters": 6, "kernel": 3, "strides": 2, "padding": "same"},
+    {"type": "dense", "units": 12}, {"type": "dense", "units": 7},
+]), (17, 17, 3), 5)  # fmt: skip
+
+
+@pytest.mark.parametrize("net", [ModelConfig(preset=p).net for p in PRESETS] + [CUSTOM],
+                         ids=[*PRESETS, "custom"])  # fmt: skip
+def test_fan_out_sums_to_the_connections_of_the_next_layer(net):
+    """Summed over neurons, fan-out counts every synapse of the next weighted layer once per
+    source neuron behind it (a pool cell averages size^2 neurons); same padding's zero
+    border has no source."""
+    stages, grids = net.stages, net.fan_out()
+    for i, st in enumerate(stages):
+        synapses = int(np.sum(grids[st.name])) * st.out_shape[2]  # every channel alike
+        per_source = math.prod(st.pools) ** 2
+        nxt = stages[i + 1] if i + 1 < len(stages) else None
+        if nxt is None:
+            expected = net.readout_in * net.n_classes * per_source
+        elif nxt.kind == "dense":
+            expected = math.prod(nxt.in_shape) * nxt.out_shape[2] * per_source
         else:
-            expected = flat_size(preset) * N_CLASSES * per_source
-        assert synapses == expected, layer.name
-        assert np.size(grids[layer.name]) * layer.filters == n_neurons(preset)[layer.name]
+            h, w, c = nxt.in_shape
+            oh, ow, co = nxt.out_shape
+            k, s = nxt.kernel, nxt.strides
+            same = nxt.padding == "same"
+
+            def pad(n, o, k=k, s=s, same=same):
+                return max((o - 1) * s + k - n, 0) // 2 if same else 0
+
+            inside = sum(  # window taps that land on the input (not on same's zero border)
+                1 for y in range(oh) for x in range(ow) for dy in range(k) for dx in range(k)
+                if 0 <= y * s - pad(h, oh) + dy < h and 0 <= x * s - pad(w, ow) + dx < w
+            )  # fmt: skip
+            expected = inside * c * co * per_source
+        assert synapses == expected, st.name
+        assert np.size(grids[st.name]) * st.out_shape[2] == net.n_neurons()[st.name]
 
 
 def test_fan_out_is_exact_at_borders_and_through_pools():
-    seed = fan_out("seed")
+    seed = ModelConfig(preset="seed").net.fan_out()
     assert seed["conv0"][12][12] == 9 * 64 and seed["conv0"][0][0] == 64  # 3x3, 1x1 window
     assert seed["conv0"][0][1] == 2 * 64 and seed["conv0"][25][25] == 64
     assert seed["conv1"][4][4] == 9 * 128  # pool cell (2, 2): interior of conv2's input
     assert seed["conv1"][0][0] == seed["conv1"][1][1] == 128  # pool cell (0, 0): one window
-    assert {v for row in seed["conv2"] for v in row} == {N_CLASSES}  # 10x10 -> pool 5x5
-    strided = fan_out("strided")
+    assert {v for row in seed["conv2"] for v in row} == {10}  # 10x10 -> pool 5x5 -> readout
+    strided = ModelConfig(preset="strided").net.fan_out()
     assert strided["conv0"][25][12] == 0  # stride 2 from 26: the last row feeds no window
     assert strided["conv0"][2][2] == 4 * 64 and strided["conv0"][1][1] == 64
     assert DENSE not in seed
@@ -132,7 +149,7 @@ def test_zero_input_gives_no_spikes():
     cfg = ModelConfig(preset="strided")
     zeros = np.zeros((2, 784), np.float32)
     counted = count_spikes(cfg, _params(bias=0.0), zeros, n_steps=N_STEPS, seed=0)
-    rows = spike_rows("strided", counted, params_id="z", params_sha256="0" * 64,
+    rows = spike_rows(STRIDED_NET, counted, params_id="z", params_sha256="0" * 64,
                       train_seed=0, eval_seed=0)  # fmt: skip
     for r in rows:
         assert r["mean_rate_hz"] == r["p95_rate_hz"] == r["spikes_per_image_step"] == 0.0
@@ -140,7 +157,7 @@ def test_zero_input_gives_no_spikes():
 
 
 def _synthetic_counts():
-    sizes = n_neurons("seed")
+    sizes = ModelConfig(preset="seed").net.n_neurons()
     counts = {name: np.zeros(n, np.int64) for name, n in sizes.items()}
     counts["conv0"][0] = 10  # neuron (0, 0, channel 0): a corner, fan-out 64
     counts["conv0"][(12 * 26 + 12) * 32 + 5] = 20  # (12, 12, channel 5): fan-out 9 * 64
@@ -150,7 +167,7 @@ def _synthetic_counts():
 
 
 def test_rows_from_counts():
-    rows = {r["layer"]: r for r in spike_rows("seed", _synthetic_counts(), params_id="abc",
+    rows = {r["layer"]: r for r in spike_rows(SEED_NET, _synthetic_counts(), params_id="abc",
             params_sha256="f" * 64, train_seed=1, eval_seed=2)}  # fmt: skip
     r0 = rows["conv0"]
     assert r0["n_neurons"] == 21632 and (r0["n_images"], r0["n_steps"]) == (2, 10)
@@ -169,7 +186,7 @@ def test_rows_from_counts():
 def test_rows_round_trip_through_parquet_and_plot(tmp_path):
     from snnjob.plots import plot_spike_rates
 
-    rows = spike_rows("seed", _synthetic_counts(), params_id="abc", params_sha256="f" * 64,
+    rows = spike_rows(SEED_NET, _synthetic_counts(), params_id="abc", params_sha256="f" * 64,
                       train_seed=1, eval_seed=2)  # fmt: skip
     path = write_spikes(tmp_path, rows)
     assert path == tmp_path / "spikes" / "p-abc_t-1_s-2.parquet"
@@ -185,7 +202,7 @@ def test_rows_round_trip_through_parquet_and_plot(tmp_path):
 def test_networks_carry_only_the_output_probes(mode):
     handles = build_network(ModelConfig(preset="strided"), mode=mode)
     assert set(handles.net.all_probes) == {handles.out_p, handles.out_p_filt}
-    assert list(handles.lif) == [layer.name for layer in conv_layers("strided")]
+    assert list(handles.lif) == [st.name for st in ModelConfig(preset="strided").net.stages]
 
 
 def test_rate_probes_are_added_to_training_graphs_only_by_train():

@@ -8,6 +8,7 @@ import pytest
 from snnjob.config import load_config
 from snnjob.errors import ConfigError
 from snnjob.params import ParamSet
+from snnjob.results.runinfo import ClusterInfo
 from snnjob.sweep import plan_shards, pool_size, shard_bounds
 
 
@@ -53,12 +54,16 @@ def test_plan_is_one_simulation_per_params_eval_seed_and_shard():
     assert str(first) == f"shard 0 of p-{psets[0].id}_t-0_s-0"
 
 
+def _cluster(cpus: float) -> ClusterInfo:
+    return ClusterInfo(nodes=1, cpus=cpus, gpus=0.0, max_node_cpus=cpus)
+
+
 def test_pool_size_fits_the_cluster_or_refuses():
     cfg = load_config("tiny")
-    assert pool_size(cfg, {"cpus": 2.0, "gpus": 0.0}, n_tasks=10) == 2
-    assert pool_size(cfg, {"cpus": 8.0, "gpus": 0.0}, n_tasks=3) == 3
+    assert pool_size(cfg, _cluster(2.0), n_tasks=10) == 2
+    assert pool_size(cfg, _cluster(8.0), n_tasks=3) == 3
     wide = load_config("tiny", ["resources.cpus_per_worker=4"])
     with pytest.raises(ConfigError, match="cannot fit one worker"):
-        pool_size(wide, {"cpus": 2.0, "gpus": 0.0}, n_tasks=3)
+        pool_size(wide, _cluster(2.0), n_tasks=3)
     fixed = load_config("tiny", ["resources.workers=5"])
-    assert pool_size(fixed, {"cpus": 2.0, "gpus": 0.0}, n_tasks=3) == 3
+    assert pool_size(fixed, _cluster(2.0), n_tasks=3) == 3

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from conftest import TEST_CONFIGS
 
-from snnjob.architecture import weight_shapes
 from snnjob.config import load_config
 from snnjob.evaluate import SpikingEvaluator, evaluate, unroll_for
 from snnjob.mnist import load_mnist
@@ -47,7 +46,7 @@ def test_seed_network_matches_the_classic_architecture():
 def test_short_training_learns_real_digits(cfg, mnist, trained):
     """Real learning beats chance (90% error) by far; the bound is loose enough to be stable."""
     # the TensorFlow-free model spec matches the weights of the built network
-    assert {k: v.shape for k, v in trained.params.items()} == weight_shapes(cfg.model.preset)
+    assert {k: v.shape for k, v in trained.params.items()} == cfg.model.net.weight_shapes()
     assert trained.history[-1]["accuracy"] > 0.85  # rate-mode training accuracy
     images, labels = _test_set(cfg, mnist)
     res = evaluate(cfg.model, trained.params, images, labels, n_steps=30, seed=0,

@@ -69,6 +69,7 @@ class Evaluator:
     """
 
     engine = "?"
+    fallback: str | None = None  # why the engine asked for could not run it (factory)
     n_steps: int
     minibatch_size: int
     n_pixels: int

@@ -4,11 +4,14 @@ compiled loop (numba), event-driven between layers. Needs numpy and numba only.
 Per image and timestep, every LIF layer is updated in one pass over its neurons with
 NengoDL's own LIF arithmetic (float32, the same operations in the same order as
 ``nengo_dl.neuron_builders.LIFBuilder.step``), and each spike is *scattered* into the next
-weighted layer's input: ``kernel x kernel x filters`` multiply-adds per spike, instead of a
-dense convolution over every (mostly silent) neuron. Convolutions and average pools are
-linear, so the next layer receives exactly ``conv(pool(spikes))`` up to float rounding
-(summation order). The first convolution's input, the image, is constant over time: it
-runs once per image.
+weighted layer's input: ``kernel x kernel x filters`` multiply-adds per spike into a
+convolution (``valid`` or TensorFlow's ``same`` padding, any stride), or one weight row
+per spike into a dense layer or the readout, instead of a dense pass over every (mostly
+silent) neuron. Average pools of any size (several in a row) sit in between: a pool cell's
+sum is built from the spikes in the order TensorFlow adds them and divided by the cell's
+size, as ``AveragePooling2D`` does. Convolutions, dense layers and pools are linear, so the
+next layer receives ``W(pool(spikes))`` up to float rounding (summation order). The first
+weighted layer's input, the image, is constant over time: it runs once per image.
 
 ``layer_synapse`` (:class:`snnjob.neurons.FilteredLIF`) lowpass-filters each LIF layer's
 spikes before they are sent on. The filter is linear and time-invariant, so it is applied
@@ -27,8 +30,9 @@ import math
 import numpy as np
 from numba import njit
 
-# geometry table, one row per LIF layer (int64):
-G_HIN, G_WIN, G_CIN, G_K, G_S, G_HOUT, G_WOUT, G_COUT, G_POOL, G_HP, G_WP = range(11)
+# geometry table, one row per LIF layer (int64); G_KIND: 0 convolution, 1 dense
+G_KIND, G_HIN, G_WIN, G_CIN, G_K, G_S, G_PT, G_PL, G_HOUT, G_WOUT, G_COUT, G_NPOOL = range(12)
+# pool table (layers, pools, 2): each pool's size and its cells' offset in the scratch array
 # float32 constants: dt, tau_rc, tau_ref, min_voltage, alpha, decay, 1 - decay, probe a, b
 C_DT, C_TAU_RC, C_TAU_REF, C_VMIN, C_ALPHA, C_DECAY, C_DECAY1, C_PA, C_PB, C_LAG = range(10)
 # (C_LAG: 1 when the probe has a synapse, an update that NengoDL's probe reads one step late)
@@ -119,34 +123,123 @@ def _scatter(y, x, c, value, hout, wout, k, s, cin, cout, kernels, k0, inc, i0):
 
 
 @njit(cache=True)
-def _conv_image(img, geom, kernels, koff, biases, boff, out):
-    """The first convolution (dense, valid padding) of one (h, w, c) image, plus its bias."""
-    win = geom[0, G_WIN]
-    cin = geom[0, G_CIN]
-    k = geom[0, G_K]
-    s = geom[0, G_S]
+def _first_layer(img, geom, kernels, koff, biases, boff, out):
+    """The first weighted layer of one (h, w, c) image, plus its bias: a convolution
+    (zero padding outside the image) or a dense layer on the flat image."""
+    cout = geom[0, G_COUT]
+    if geom[0, G_KIND] == 1:
+        for o in range(cout):
+            out[o] = np.float32(0.0)
+        for i in range(img.shape[0]):
+            _axpy(out, 0, kernels, koff[0] + i * cout, img[i], cout)
+    else:
+        _conv_image(img, geom, kernels, koff, out)
+    for p in range(out.shape[0] // cout):
+        for co in range(cout):
+            out[p * cout + co] += biases[boff[0] + co]
+
+
+@njit(cache=True)
+def _conv_image(img, geom, kernels, koff, out):
+    """The first layer's convolution of one image, without its bias."""
+    cout = geom[0, G_COUT]
+    hin, win, cin = geom[0, G_HIN], geom[0, G_WIN], geom[0, G_CIN]
+    k, s, pt, pl = geom[0, G_K], geom[0, G_S], geom[0, G_PT], geom[0, G_PL]
     hout = geom[0, G_HOUT]
     wout = geom[0, G_WOUT]
-    cout = geom[0, G_COUT]
     for oy in range(hout):
         for ox in range(wout):
             o0 = (oy * wout + ox) * cout
             for co in range(cout):
                 out[o0 + co] = np.float32(0.0)
             for dy in range(k):
+                iy = oy * s + dy - pt
+                if iy < 0 or iy >= hin:
+                    continue
                 for dx in range(k):
+                    ix = ox * s + dx - pl
+                    if ix < 0 or ix >= win:
+                        continue
                     for ci in range(cin):
-                        v = img[((oy * s + dy) * win + ox * s + dx) * cin + ci]
+                        v = img[(iy * win + ix) * cin + ci]
                         w0 = koff[0] + ((dy * k + dx) * cin + ci) * cout
                         for co in range(cout):
                             out[o0 + co] += v * kernels[w0 + co]
-            for co in range(cout):
-                out[o0 + co] += biases[boff[0] + co]
+
+
+@njit(cache=True, inline="always")
+def _pool(li, spikes, ns, geom, pools, alpha, pooled, cells, cells2):  # noqa: C901
+    """Average-pool layer ``li``'s ``ns`` spikes (indices into its (h, w, c) neurons)
+    through its pools; returns ``(cells, n)``: the last pool's touched cells (indices into
+    its (h, w, c) output), their *sums* left in ``pooled`` at the last pool's offset.
+
+    Each pool cell is the sum of its ``size x size`` inputs in row-major order, divided by
+    ``size * size`` when read (TensorFlow's ``AvgPool``: trailing rows and columns that do
+    not fill a cell are dropped). The first pool adds the spikes in neuron order, which is
+    that order; a later pool sums its inputs' cells in that order (a dense pass over the
+    few touched cells' windows), so several pools in a row round as TensorFlow's do."""
+    zero = np.float32(0.0)
+    cout = geom[li, G_COUT]
+    hh = geom[li, G_HOUT]
+    ww = geom[li, G_WOUT]
+    s = pools[li, 0, 0]
+    base = pools[li, 0, 1]
+    hp = hh // s
+    wp = ww // s
+    nc = 0
+    for j in range(ns):
+        i = spikes[j]
+        ch = i % cout
+        xx = (i // cout) % ww
+        yy = i // (cout * ww)
+        if yy // s >= hp or xx // s >= wp:
+            continue  # a trailing row/column the pool drops
+        cell = ((yy // s) * wp + xx // s) * cout + ch
+        if pooled[base + cell] == zero:
+            cells[nc] = cell
+            nc += 1
+        pooled[base + cell] += alpha
+    hh, ww = hp, wp
+    for q in range(1, geom[li, G_NPOOL]):
+        div = np.float32(s * s)  # the previous pool's
+        s = pools[li, q, 0]
+        nbase = pools[li, q, 1]
+        hp = hh // s
+        wp = ww // s
+        n2 = 0
+        for j in range(nc):  # mark the parents (a sum of positive values is never 0)
+            cell = cells[j]
+            ch = cell % cout
+            xx = (cell // cout) % ww
+            yy = cell // (cout * ww)
+            if yy // s >= hp or xx // s >= wp:
+                pooled[base + cell] = zero  # dropped
+                continue
+            parent = ((yy // s) * wp + xx // s) * cout + ch
+            if pooled[nbase + parent] == zero:
+                pooled[nbase + parent] = np.float32(-1.0)
+                cells2[n2] = parent
+                n2 += 1
+        for j in range(n2):
+            parent = cells2[j]
+            ch = parent % cout
+            px = (parent // cout) % wp
+            py = parent // (cout * wp)
+            acc = zero
+            for dy in range(s):
+                for dx in range(s):
+                    child = base + ((py * s + dy) * ww + px * s + dx) * cout + ch
+                    acc += pooled[child] / div
+                    pooled[child] = zero
+            pooled[nbase + parent] = acc
+        cells, cells2 = cells2, cells
+        nc, hh, ww, base = n2, hp, wp, nbase
+    return cells, nc
 
 
 @njit(cache=True, nogil=True)
 def _simulate_one(  # noqa: C901 - one fused loop, on purpose
-    img, n_steps, geom, noff, kernels, koff, biases, boff, gain, bias, v0, rt0, dense_w,
+    img, n_steps, geom, pools, noff, kernels, koff, biases, boff, gain, bias, v0, rt0, dense_w,
     dense_b, consts, filtered, trace, counts,
 ):  # fmt: skip
     """Simulate one image for ``n_steps``: ``trace`` (n_steps, n_out) gets what NengoDL's
@@ -167,7 +260,6 @@ def _simulate_one(  # noqa: C901 - one fused loop, on purpose
     lag = consts[C_LAG] > 0
     zero = np.float32(0.0)
     one = np.float32(1.0)
-    quarter = np.float32(0.25)
     full = np.float32(math.expm1(-dt / tau_rc))
     count = counts.shape[0] > 0
 
@@ -175,16 +267,17 @@ def _simulate_one(  # noqa: C901 - one fused loop, on purpose
     rt = rt0.copy()
     J = np.empty(n_total, np.float32)
     special = np.zeros(n_total, np.bool_)
-    inc = np.zeros(n_total, np.float32)  # each layer's convolution output (no bias) this step
+    inc = np.zeros(n_total, np.float32)  # each layer's weighted input (no bias) this step
     filt = np.zeros(n_total, np.float32)  # its lowpass state (layer_synapse)
     spikes = np.empty(n_total, np.int64)
-    pooled = np.zeros(n_total, np.float32)  # 2x2 sums of a layer's spikes (pooled layers)
-    cells = np.empty(n_total, np.int64)
+    pooled = np.zeros(n_total, np.float32)  # pool cells' sums (pooled layers)
+    cells_a = np.empty(n_total, np.int64)
+    cells_b = np.empty(n_total, np.int64)
     dense_inc = np.zeros(n_out, np.float32)
     dense_filt = np.zeros(n_out, np.float32)
     y = np.zeros(n_out, np.float32)  # the probe's filter state
     x0 = np.empty(noff[1], np.float32)
-    _conv_image(img, geom, kernels, koff, biases, boff, x0)
+    _first_layer(img, geom, kernels, koff, biases, boff, x0)
     for i in range(noff[1]):
         J[i] = bias[i] + gain[i] * x0[i]
 
@@ -193,7 +286,7 @@ def _simulate_one(  # noqa: C901 - one fused loop, on purpose
             start = noff[li]
             stop = noff[li + 1]
             cout = geom[li, G_COUT]
-            # 1. input currents (layers > 0): bias + gain * (filtered) convolution output
+            # 1. input currents (layers > 0): bias + gain * (filtered) weighted input
             if li > 0:
                 cb = biases[boff[li] : boff[li] + cout]
                 npos = (stop - start) // cout
@@ -229,45 +322,40 @@ def _simulate_one(  # noqa: C901 - one fused loop, on purpose
             if count:
                 for j in range(ns):
                     counts[start + spikes[j]] += 1
-            # 4. send the spikes on: through the pool (2x2 sums, as NengoDL's average pool
-            #    adds them), then into the next convolution or the dense readout
-            w = geom[li, G_WOUT]
-            nc = ns
-            if geom[li, G_POOL]:
-                hp = geom[li, G_HP]
-                wp = geom[li, G_WP]
-                nc = 0
-                for j in range(ns):
-                    i = spikes[j]
-                    ch = i % cout
-                    xx = (i // cout) % w
-                    yy = i // (cout * w)
-                    if yy // 2 >= hp or xx // 2 >= wp:
-                        continue  # an odd trailing row/column the pool drops
-                    cell = ((yy // 2) * wp + xx // 2) * cout + ch
-                    if pooled[cell] == zero:
-                        cells[nc] = cell
-                        nc += 1
-                    pooled[cell] += alpha
-                w = wp
+            # 4. send the spikes on: through the pools (sums, divided when read), then
+            #    into the next convolution, dense layer or the readout
+            npool = geom[li, G_NPOOL]
+            if npool > 0:
+                cells, nc = _pool(li, spikes, ns, geom, pools, alpha, pooled, cells_a, cells_b)
+                last = npool - 1
+                base = pools[li, last, 1]
+                div = np.float32(pools[li, last, 0] * pools[li, last, 0])
+                w = geom[li, G_WOUT]
+                for q in range(npool):
+                    w //= pools[li, q, 0]
             else:
-                for j in range(ns):
-                    cells[j] = spikes[j]
+                cells, nc, base, div, w = spikes, ns, 0, one, geom[li, G_WOUT]
+            nxt = li + 1
+            target = 2 if nxt == n_layers else geom[nxt, G_KIND]  # 0 conv, 1 dense, 2 readout
+            if target != 2:
+                pt, pl, kn, sn = geom[nxt, G_PT], geom[nxt, G_PL], geom[nxt, G_K], geom[nxt, G_S]
+                hn, wn, cn = geom[nxt, G_HOUT], geom[nxt, G_WOUT], geom[nxt, G_COUT]
+                k0, i0 = koff[nxt], noff[nxt]
             for j in range(nc):
                 cell = cells[j]
-                if geom[li, G_POOL]:
-                    value = pooled[cell] * quarter
-                    pooled[cell] = zero
+                if npool > 0:
+                    value = pooled[base + cell] / div
+                    pooled[base + cell] = zero
                 else:
                     value = alpha
-                if li + 1 < n_layers:
+                if target == 0:
                     ch = cell % cout
                     xx = (cell // cout) % w
                     yy = cell // (cout * w)
-                    nxt = li + 1
-                    _scatter(yy, xx, ch, value, geom[nxt, G_HOUT], geom[nxt, G_WOUT],
-                             geom[nxt, G_K], geom[nxt, G_S], cout, geom[nxt, G_COUT], kernels,
-                             koff[nxt], inc, noff[nxt])  # fmt: skip
+                    _scatter(yy + pt, xx + pl, ch, value, hn, wn, kn, sn, cout, cn, kernels, k0,
+                             inc, i0)  # fmt: skip
+                elif target == 1:
+                    _axpy(inc, i0, kernels, k0 + cell * cn, value, cn)
                 else:
                     row = cell * n_out
                     for o in range(n_out):
@@ -287,14 +375,14 @@ def _simulate_one(  # noqa: C901 - one fused loop, on purpose
 
 @njit(cache=True, nogil=True)
 def simulate(
-    images, n_steps, geom, noff, kernels, koff, biases, boff, gain, bias, v0, rt0, dense_w,
-    dense_b, consts, filtered, trace, counts,
+    images, n_steps, geom, pools, noff, kernels, koff, biases, boff, gain, bias, v0, rt0,
+    dense_w, dense_b, consts, filtered, trace, counts,
 ):  # fmt: skip
     """Simulate ``images`` (n, pixels) one after the other (without the GIL: callers run
     several threads on separate slices); ``trace`` (n, n_steps, out); ``counts`` (n, neurons)
     or (n, 0) for no spike counts."""
     for j in range(images.shape[0]):
         _simulate_one(
-            images[j], n_steps, geom, noff, kernels, koff, biases, boff, gain, bias, v0, rt0,
-            dense_w, dense_b, consts, filtered, trace[j], counts[j],
+            images[j], n_steps, geom, pools, noff, kernels, koff, biases, boff, gain, bias, v0,
+            rt0, dense_w, dense_b, consts, filtered, trace[j], counts[j],
         )  # fmt: skip

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from snnjob.engines import cpu
+from snnjob.engines.geometry import LayerGeometry, unsupported_geometry
 from snnjob.engines.program import Program
 
 
@@ -19,11 +20,10 @@ class CpuCore:
         self.program = program
         self.threads = max(1, int(threads))
         p = program
-        geom = []
-        for g in p.layers:
-            hp, wp, _ = g.pooled_shape
-            geom.append([*g.in_shape, g.kernel, g.strides, *g.out_shape, int(g.pool), hp, wp])
-        self.geom = np.asarray(geom, np.int64)
+        why = unsupported_geometry(p.layers)
+        if why is not None:
+            raise ValueError(f"the CPU core cannot run this program: {why}")
+        self.geom, self.pools = geometry_tables(p.layers)
         self.noff = np.concatenate([[0], np.cumsum([g.n_neurons for g in p.layers])]).astype(
             np.int64
         )
@@ -60,8 +60,8 @@ class CpuCore:
 
         def part(a: int, b: int) -> None:
             cpu.simulate(
-                images[a:b], int(n_steps), self.geom, self.noff, self.kernels, self.koff,
-                self.conv_biases, self.boff, self.gain, self.bias, self.v0, self.rt0,
+                images[a:b], int(n_steps), self.geom, self.pools, self.noff, self.kernels,
+                self.koff, self.conv_biases, self.boff, self.gain, self.bias, self.v0, self.rt0,
                 self.dense_w, self.dense_b, self.consts, self.filtered, trace[a:b], counts[a:b],
             )  # fmt: skip
 
@@ -74,6 +74,27 @@ class CpuCore:
                 for f in [pool.submit(part, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
                     f.result()
         return trace, (counts if count_spikes else None)
+
+
+def geometry_tables(layers: list[LayerGeometry]) -> tuple[np.ndarray, np.ndarray]:
+    """``(geom, pools)``: one :mod:`~snnjob.engines.cpu` geometry row per layer (``G_*``
+    columns) and each layer's pools, ``(layers, max pools, 2)``: size, and the offset of the
+    pool's cells in the core's scratch array (a layer's pools one after the other; every
+    layer reuses the array, which is smaller than its neurons)."""
+    n_pools = max([len(g.pools) for g in layers] + [1])
+    pools = np.zeros((len(layers), n_pools, 2), np.int64)
+    geom = []
+    for li, g in enumerate(layers):
+        h, w, c = g.out_shape
+        offset = 0
+        for q, size in enumerate(g.pools):
+            h, w = h // size, w // size
+            pools[li, q] = (size, offset)
+            offset += h * w * c
+        pt, pl = g.pads
+        kind = 0 if g.kind == "conv" else 1
+        geom.append([kind, *g.in_shape, g.kernel, g.strides, pt, pl, *g.out_shape, len(g.pools)])
+    return np.asarray(geom, np.int64), pools
 
 
 def _flat(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

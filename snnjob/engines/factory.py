@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from snnjob.engines import ENGINES, unsupported
+
+log = logging.getLogger(__name__)
 
 
 def make_evaluator(
@@ -19,10 +23,12 @@ def make_evaluator(
     gpu: bool = False,
 ):
     """An evaluator of ``engine`` (or ``nengo_dl`` where it cannot run the request, see
-    :func:`unsupported`); its ``engine`` attribute says which ran."""
+    :func:`unsupported`, logged); its ``engine`` attribute says which ran, and a fallback's
+    ``fallback`` attribute why."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if engine == "compiled" and unsupported(engine, rate=rate) is None:
+    why = unsupported(engine, rate=rate, net=model_cfg.net)
+    if why is None and engine == "compiled":
         from snnjob.engines.compiled import CompiledEvaluator
 
         return CompiledEvaluator(
@@ -31,10 +37,14 @@ def make_evaluator(
         )  # fmt: skip
     from snnjob.evaluate import SpikingEvaluator
 
-    return SpikingEvaluator(
+    if why is not None:
+        (log.info if rate else log.warning)("eval.engine=%s: %s; using nengo_dl", engine, why)
+    ev = SpikingEvaluator(
         model_cfg, params, n_steps=n_steps, seed=seed, minibatch_size=minibatch_size,
         unroll=unroll, rate=rate,
     )  # fmt: skip
+    ev.fallback = why
+    return ev
 
 
 def evaluate_with(

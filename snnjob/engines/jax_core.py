@@ -4,30 +4,33 @@ Where the CPU core (:mod:`snnjob.engines.cpu`) is event-driven, this core is den
 step updates every LIF neuron of every layer and runs every convolution over the whole
 (mostly silent) activation, which is what an accelerator does well. One jitted function
 per (batch size, ``n_steps``) runs ``jax.lax.scan`` over time of one fused step of the
-whole network; the first convolution's input, the image, is constant, so it runs once per
-image, outside the scan.
+whole network; the first weighted layer's input, the image, is constant, so it runs once
+per image, outside the scan.
 
 The semantics are the CPU core's, which are NengoDL's (see :mod:`snnjob.engines.cpu`):
 
 - NengoDL's ``LIFBuilder.step`` in float32, the same operations in the same order;
 - within a step, spikes travel through every layer (layer ``i + 1`` reads layer ``i``'s
-  output of the same step); ``J = bias + gain * (conv(input) + conv_bias)``;
-- a 2x2/2 average pool is the sum of its 4 values times 0.25, odd trailing rows/columns
-  dropped; convolutions are valid-padding, with strides;
+  output of the same step); ``J = bias + gain * (W(input) + layer bias)``, ``W`` a
+  convolution (``valid`` or ``same`` padding, TensorFlow's, with strides) or a dense layer
+  on the flattened ``(h, w, c)`` input;
+- an average pool of size ``s`` is the sum of its ``s x s`` values divided by ``s * s``
+  (TensorFlow's ``AvgPool``), trailing rows/columns that do not fill a cell dropped; several
+  pools run one after the other;
 - ``layer_synapse`` (``tau_out > 0``) lowpass-filters each layer's output,
   ``f = decay * f + (1 - decay) * x``; as in the CPU core the filter runs on the next
-  layer's convolution output (without its bias), which is the same linear map;
+  layer's weighted input (without its bias), which is the same linear map;
 - the output probe with a synapse reads its filter ``y = a y + b x`` *before* the step's
   update (step 1 reads 0: NengoDL's one-step lag, ``Program.probe_lag``); without one it
   reads the readout ``x`` itself.
 
-Convolutions and the readout run at ``Precision.HIGHEST`` (true float32, no TF32 on a GPU).
-Memory is bounded: the scan carries only the network's state (plus per-neuron spike counts
-when asked); the probe trace is its only per-step output, and images run in chunks of
-``batch_size``.
+Convolutions, dense layers and the readout run at ``Precision.HIGHEST`` (true float32, no
+TF32 on a GPU). Memory is bounded: the scan carries only the network's state (plus
+per-neuron spike counts when asked); the probe trace is its only per-step output, and
+images run in chunks of ``batch_size``.
 
-Imports numpy, jax and :mod:`snnjob.engines.program` only (no TensorFlow, Nengo or numba),
-so it runs on a GPU machine that has JAX alone.
+Imports numpy, jax, :mod:`snnjob.engines.program` and :mod:`snnjob.engines.geometry` only
+(no TensorFlow, Nengo or numba), so it runs on a GPU machine that has JAX alone.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snnjob.engines.geometry import unsupported_geometry
 from snnjob.engines.program import Program
 
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -80,21 +84,20 @@ class JaxCore:
         self.filtered = bool(p.tau_out > 0)
         self.probe_lag = bool(getattr(p, "probe_lag", True))
         self._consts = {k: np.float32(v) for k, v in c.items()}
-        self._geometry = [
-            (tuple(g.in_shape), int(g.strides), tuple(g.out_shape), bool(g.pool),
-             tuple(g.pooled_shape))
-            for g in p.layers
-        ]  # fmt: skip
+        why = unsupported_geometry(p.layers)
+        if why is not None:
+            raise ValueError(f"the JAX core cannot run this program: {why}")
+        self._geometry = list(p.layers)
         f32 = lambda a, shape=None: np.asarray(a, np.float32).reshape(  # noqa: E731
             shape if shape is not None else np.shape(a)
         )
         params = {
             "kernels": [f32(k) for k in p.kernels],
             "conv_biases": [f32(b) for b in p.conv_biases],
-            "gains": [f32(a, g.out_shape) for a, g in zip(p.gains, p.layers)],
-            "biases": [f32(a, g.out_shape) for a, g in zip(p.biases, p.layers)],
-            "v0": [f32(a, g.out_shape) for a, g in zip(p.voltages, p.layers)],
-            "rt0": [f32(a, g.out_shape) for a, g in zip(p.refractory, p.layers)],
+            "gains": [f32(a, _shape(g)) for a, g in zip(p.gains, p.layers)],
+            "biases": [f32(a, _shape(g)) for a, g in zip(p.biases, p.layers)],
+            "v0": [f32(a, _shape(g)) for a, g in zip(p.voltages, p.layers)],
+            "rt0": [f32(a, _shape(g)) for a, g in zip(p.refractory, p.layers)],
             "dense_w": f32(p.dense_kernel),
             "dense_b": f32(p.dense_bias),
         }
@@ -122,19 +125,25 @@ class JaxCore:
         return spiked, v, rt
 
     @staticmethod
-    def _conv(x, kernel, strides):
+    def _weighted(x, kernel, g):
+        """Layer ``g``'s weights on its input ``x`` (no bias): a convolution of the
+        ``(n, h, w, c)`` input, or a dense layer on it flattened (row-major)."""
+        if g.kind == "dense":
+            return jnp.dot(x.reshape(x.shape[0], -1), kernel, precision=HIGHEST)
+        x = x.reshape((x.shape[0], *g.in_shape))
         return jax.lax.conv_general_dilated(
-            x, kernel, window_strides=(strides, strides), padding="VALID",
+            x, kernel, window_strides=(g.strides, g.strides), padding=g.padding.upper(),
             dimension_numbers=_DIMS, precision=HIGHEST,
         )  # fmt: skip
 
     @staticmethod
-    def _pool(x, pooled_shape):
-        """2x2/2 average pool: the 4 values' sum times 0.25 (odd trailing rows/cols dropped)."""
-        n = x.shape[0]
-        hp, wp, ch = pooled_shape
-        x = x[:, : 2 * hp, : 2 * wp, :].reshape(n, hp, 2, wp, 2, ch)
-        return x.sum(axis=(2, 4)) * np.float32(0.25)
+    def _pool(x, size):
+        """``size x size`` average pool, stride ``size``: the values' sum divided by
+        ``size * size`` (trailing rows/cols that do not fill a cell dropped)."""
+        n, h, w, ch = x.shape
+        hp, wp = h // size, w // size
+        x = x[:, : size * hp, : size * wp, :].reshape(n, hp, size, wp, size, ch)
+        return x.sum(axis=(2, 4)) / np.float32(size * size)
 
     def _initial_state(self, params, n: int, count_spikes: bool) -> dict:
         """The scan's carry for ``n`` images: only state (and the spike counts if asked)."""
@@ -144,12 +153,12 @@ class JaxCore:
         carry = {
             "v": [jnp.broadcast_to(a, (n, *a.shape)) for a in params["v0"]],
             "rt": [jnp.broadcast_to(a, (n, *a.shape)) for a in params["rt0"]],
-            "filt": [jnp.zeros((n, *geo[i][2]), jnp.float32) for i in range(1, 1 + n_filt)],
+            "filt": [jnp.zeros((n, *_shape(geo[i])), jnp.float32) for i in range(1, 1 + n_filt)],
             "dense_filt": jnp.zeros((n, n_out if self.filtered else 0), jnp.float32),
             "y": jnp.zeros((n, n_out if self.probe_lag else 0), jnp.float32),
         }
         if count_spikes:
-            carry["counts"] = [jnp.zeros((n, *g[2]), jnp.int32) for g in geo]
+            carry["counts"] = [jnp.zeros((n, *_shape(g)), jnp.int32) for g in geo]
         return carry
 
     def _readout(self, params, carry, new, out):
@@ -174,19 +183,18 @@ class JaxCore:
         geo = self._geometry
         n = images.shape[0]
 
-        # layer 0's input current is constant: its convolution runs once per image
-        x = images.reshape((n, *geo[0][0]))
-        x0 = self._conv(x, params["kernels"][0], geo[0][1]) + params["conv_biases"][0]
+        # layer 0's input current is constant: its weights run once per image
+        x0 = self._weighted(images, params["kernels"][0], geo[0]) + params["conv_biases"][0]
         J0 = params["biases"][0] + params["gains"][0] * x0
 
         def step(carry, _):
             new = {"v": [], "rt": [], "filt": [], "counts": []}
             out = None
-            for i, (_, strides, _, pool, pooled_shape) in enumerate(geo):
+            for i, g in enumerate(geo):
                 if i == 0:
                     J = J0
                 else:
-                    a = self._conv(out, params["kernels"][i], strides)
+                    a = self._weighted(out, params["kernels"][i], g)
                     if self.filtered:
                         a = decay * carry["filt"][i - 1] + decay1 * a
                         new["filt"].append(a)
@@ -197,8 +205,8 @@ class JaxCore:
                 if count_spikes:
                     new["counts"].append(carry["counts"][i] + spiked.astype(jnp.int32))
                 out = jnp.where(spiked, alpha, np.float32(0.0))
-                if pool:
-                    out = self._pool(out, pooled_shape)
+                for size in g.pools:
+                    out = self._pool(out, size)
             if not count_spikes:
                 del new["counts"]
             return new, self._readout(params, carry, new, out)
@@ -248,3 +256,8 @@ class JaxCore:
             pending = (start, stop, result)
         collect(pending)
         return trace, counts
+
+
+def _shape(g) -> tuple[int, ...]:
+    """A layer's neurons as an array: ``(h, w, c)`` for a convolution, ``(units,)`` dense."""
+    return tuple(g.out_shape) if g.kind == "conv" else (int(g.out_shape[2]),)

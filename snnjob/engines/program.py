@@ -2,7 +2,9 @@
 
 :func:`build_program` builds the evaluation network exactly as the ``nengo_dl`` engine does
 (:func:`snnjob.network.build_network`, same evaluation seed) and runs Nengo's own builder
-over it, as ``nengo_dl.Simulator`` does, without creating a TensorFlow simulator. Every
+over it, as ``nengo_dl.Simulator`` does, without creating a TensorFlow simulator. The
+layers are the config's :class:`~snnjob.architecture.NetSpec` stages (as
+:class:`~snnjob.engines.geometry.LayerGeometry`: conv or dense, padding, pools). Every
 number the simulation needs is read from that built model: each LIF layer's gains and
 biases, its neurons' initial voltages and refractory times (drawn by Nengo from the
 evaluation seed), and the neuron type's constants; the output probe's filter coefficients
@@ -21,31 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from snnjob.architecture import DENSE, IMAGE_SHAPE, conv_layers
+from snnjob.engines.geometry import LayerGeometry
 
 DT = 0.001  # the simulator timestep snnjob uses everywhere (NengoDL's default)
-
-
-@dataclass(frozen=True)
-class LayerGeometry:
-    """One convolution + LIF layer (+ an optional 2x2/2 average pool after it)."""
-
-    name: str
-    in_shape: tuple[int, int, int]
-    kernel: int
-    strides: int
-    out_shape: tuple[int, int, int]
-    pool: bool
-
-    @property
-    def pooled_shape(self) -> tuple[int, int, int]:
-        h, w, c = self.out_shape
-        return (h // 2, w // 2, c) if self.pool else (h, w, c)
-
-    @property
-    def n_neurons(self) -> int:
-        h, w, c = self.out_shape
-        return h * w * c
+READOUT = "dense"  # the readout layer's name (snnjob.architecture.READOUT)
 
 
 @dataclass
@@ -53,8 +34,8 @@ class Program:
     """The spiking network of one (parameter set, evaluation seed), as float32 arrays."""
 
     layers: list[LayerGeometry]
-    kernels: list[np.ndarray]  # per layer (k, k, c_in, c_out)
-    conv_biases: list[np.ndarray]  # per layer (c_out,)
+    kernels: list[np.ndarray]  # per layer: conv (k, k, c_in, c_out), dense (inputs, units)
+    conv_biases: list[np.ndarray]  # per layer (c_out,) or (units,): the weighted layer's bias
     gains: list[np.ndarray]  # per layer (n_neurons,)
     biases: list[np.ndarray]  # per layer (n_neurons,): the neurons' bias currents
     voltages: list[np.ndarray]  # per layer (n_neurons,): initial voltages
@@ -102,10 +83,7 @@ class Program:
 
     def save(self, path: str | Path) -> None:
         header = {
-            "layers": [
-                {**g.__dict__, "in_shape": list(g.in_shape), "out_shape": list(g.out_shape)}
-                for g in self.layers
-            ],
+            "layers": [g.to_json() for g in self.layers],
             **{k: getattr(self, k) for k in self._SCALARS},
             "meta": self.meta,
         }
@@ -120,11 +98,7 @@ class Program:
     def load(cls, path: str | Path) -> Program:
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(z["header"].tobytes().decode())
-            layers = [
-                LayerGeometry(**{**g, "in_shape": tuple(g["in_shape"]),
-                                 "out_shape": tuple(g["out_shape"])})
-                for g in header["layers"]
-            ]  # fmt: skip
+            layers = [LayerGeometry.from_json(g) for g in header["layers"]]
             per_layer = {
                 key: [z[f"{key}_{i}"] for i in range(len(layers))] for key in cls._PER_LAYER
             }
@@ -133,20 +107,6 @@ class Program:
                 dense_bias=z["dense_bias"], **{k: header[k] for k in cls._SCALARS},
                 meta=header.get("meta", {}),
             )  # fmt: skip
-
-
-def geometry(preset: str) -> list[LayerGeometry]:
-    """The LIF layers of ``preset`` with their shapes (valid padding, as Keras' Conv2D)."""
-    h, w, c = IMAGE_SHAPE
-    out = []
-    for spec in conv_layers(preset):
-        oh = (h - spec.kernel) // spec.strides + 1
-        ow = (w - spec.kernel) // spec.strides + 1
-        g = LayerGeometry(spec.name, (h, w, c), spec.kernel, spec.strides,
-                          (oh, ow, spec.filters), spec.pool)  # fmt: skip
-        out.append(g)
-        h, w, c = g.pooled_shape
-    return out
 
 
 def probe_coefficients(tau: float, dt: float = DT) -> tuple[float, float]:
@@ -171,12 +131,12 @@ def build_program(model_cfg, params: dict[str, np.ndarray], seed: int) -> Progra
     import nengo
     from nengo.rc import rc as nengo_rc
 
-    from snnjob.architecture import weight_shapes
     from snnjob.backend import nengo_dl
     from snnjob.network import build_network
     from snnjob.params import check_compatible
 
-    check_compatible(params, weight_shapes(model_cfg.preset))
+    spec = model_cfg.net
+    check_compatible(params, spec.weight_shapes())
     handles = build_network(model_cfg, mode="eval", seed=seed)
     saved = nengo_rc.get("precision", "bits")
     nengo_rc.set("precision", "bits", "32")  # as nengo_dl.Simulator does for float32
@@ -188,7 +148,7 @@ def build_program(model_cfg, params: dict[str, np.ndarray], seed: int) -> Progra
     finally:
         nengo_rc.set("precision", "bits", saved)
 
-    layers = geometry(model_cfg.preset)
+    layers = [LayerGeometry.from_stage(st) for st in spec.stages]
     gains, biases, voltages, refractory = [], [], [], []
     neuron_type = None
     for g in layers:
@@ -212,10 +172,11 @@ def build_program(model_cfg, params: dict[str, np.ndarray], seed: int) -> Progra
         kernels=[f32(params[f"{g.name}/kernel"]) for g in layers],
         conv_biases=[f32(params[f"{g.name}/bias"]) for g in layers],
         gains=gains, biases=biases, voltages=voltages, refractory=refractory,
-        dense_kernel=f32(params[f"{DENSE}/kernel"]), dense_bias=f32(params[f"{DENSE}/bias"]),
+        dense_kernel=f32(params[f"{READOUT}/kernel"]),
+        dense_bias=f32(params[f"{READOUT}/bias"]),
         dt=float(model.dt), tau_rc=float(neuron_type.tau_rc), tau_ref=float(neuron_type.tau_ref),
         min_voltage=float(neuron_type.min_voltage), amplitude=float(neuron_type.amplitude),
         tau_out=float(getattr(neuron_type, "tau_out", 0.0)), probe_a=a, probe_b=b,
         probe_lag=probe_syn is not None,
-        meta={"preset": model_cfg.preset, "eval_seed": int(seed)},
+        meta={"preset": model_cfg.network_name, "net": spec.describe(), "eval_seed": int(seed)},
     )  # fmt: skip

@@ -1,4 +1,5 @@
-"""Download the MNIST ``.gz`` files from public mirrors, checked, with atomic installs.
+"""Download the ``.gz`` files of an IDX data set from public mirrors, checked, with atomic
+installs.
 
 Each ``<name>.gz`` is tried from the mirrors in order. It is streamed into a hidden
 temporary file beside its final name (:func:`snnjob.atomic.write_atomic`), verified, and
@@ -22,8 +23,8 @@ from snnjob import __version__
 from snnjob.atomic import write_atomic
 from snnjob.errors import DataError, RunDirError
 from snnjob.mnist import files
-from snnjob.mnist.files import DATA_DIR_ENV, FILES, cache_dir
-from snnjob.mnist.idx import FileProblem, content_sha256, is_valid
+from snnjob.mnist.files import DATA_DIR_ENV, MNIST_SOURCE, IdxSource, cache_dir
+from snnjob.mnist.idx import FileProblem, file_sha256, is_valid
 from snnjob.mnist.progress import ProgressCallback, reporter
 
 __all__ = ["ProgressCallback", "fetch"]
@@ -79,13 +80,18 @@ def _stream(
     return digest.hexdigest()
 
 
-def _download_problem(tmp: Path, name: str, gz_digest: str) -> str | None:
+def _download_problem(tmp: Path, name: str, gz_digest: str, source: IdxSource) -> str | None:
     """Why the downloaded ``.gz`` at ``tmp`` is not the right file, or None if it is."""
-    spec = FILES[name]
+    spec = source.files[name]
     if gz_digest == spec.gz_sha256:
         return None
+    if spec.sha256 is None:  # only the .gz's digest is known
+        return (
+            f"corrupt download: checksum mismatch (SHA-256 of the .gz {gz_digest}, expected "
+            f"{spec.gz_sha256})"
+        )
     try:
-        content = content_sha256(tmp, gz=True)
+        content = file_sha256(tmp, gz=True)
     except FileProblem as exc:
         return f"corrupt download: not a valid gzip file ({exc.__cause__})"
     if content != spec.sha256:
@@ -96,7 +102,15 @@ def _download_problem(tmp: Path, name: str, gz_digest: str) -> str | None:
     return None
 
 
-def _download(url: str, dest: Path, name: str, *, timeout: float, report: ProgressCallback) -> None:
+def _download(
+    url: str,
+    dest: Path,
+    name: str,
+    source: IdxSource,
+    *,
+    timeout: float,
+    report: ProgressCallback,
+) -> None:
     """Download, verify and install ``dest/<name>.gz``; the temp file never survives."""
     final = dest / f"{name}.gz"
     opened = False
@@ -107,7 +121,7 @@ def _download(url: str, dest: Path, name: str, *, timeout: float, report: Progre
         tmp = Path(out.name)
         gz_digest = _stream(url, out, tmp, timeout=timeout, report=report)
         out.flush()
-        problem = _download_problem(tmp, name, gz_digest)
+        problem = _download_problem(tmp, name, gz_digest, source)
         if problem:
             raise _MirrorFailed(problem)  # write_atomic removes the temp file
 
@@ -120,13 +134,18 @@ def _download(url: str, dest: Path, name: str, *, timeout: float, report: Progre
 
 
 def _fetch_one(
-    dest: Path, name: str, mirrors: tuple[str, ...], timeout: float, report: ProgressCallback
+    dest: Path,
+    name: str,
+    source: IdxSource,
+    mirrors: tuple[str, ...],
+    timeout: float,
+    report: ProgressCallback,
 ) -> None:
     failures = []
     for mirror in mirrors:
         url = f"{mirror.rstrip('/')}/{name}.gz"
         try:
-            _download(url, dest, name, timeout=timeout, report=report)
+            _download(url, dest, name, source, timeout=timeout, report=report)
         except _MirrorFailed as exc:
             failures.append(f"{url}: {exc}")
             continue
@@ -138,9 +157,20 @@ def _fetch_one(
         f"Could not download {name}.gz into {dest}; every mirror failed:\n"
         + "\n".join(f"  - {f}" for f in failures)
         + "\nCheck your network connection (and proxy settings such as HTTPS_PROXY), then "
-        "run `snnjob data fetch` again; or download the four files "
-        f"({', '.join(n + '.gz' for n in FILES)}) by hand from one of the mirrors above "
-        f"into one folder and set {DATA_DIR_ENV} to that folder."
+        f"run `{source.fetch_command}` again; or download the four files "
+        f"({', '.join(n + '.gz' for n in source.files)}) by hand from one of the mirrors "
+        f"above into one folder and {_use_folder(source)}."
+    )
+
+
+def _use_folder(source: IdxSource, ready: bool = False) -> str:
+    """How to make the lookup find a folder of the files (MNIST: set SNNJOB_DATA_DIR)."""
+    if source.env_subdir is None:
+        return f"set {DATA_DIR_ENV} to " + (
+            "a folder that already holds the files" if ready else "that folder"
+        )
+    return f"set {DATA_DIR_ENV} to a folder whose sub-folder {source.env_subdir} " + (
+        "already holds the files" if ready else "is that folder"
     )
 
 
@@ -150,21 +180,25 @@ def fetch(
     mirrors: Iterable[str] | None = None,
     timeout: float = 30.0,
     progress: ProgressCallback | bool | None = None,
+    source: IdxSource = MNIST_SOURCE,
 ) -> Path:
-    """Download the MNIST files that are missing or invalid in ``dest``.
+    """Download the files of ``source`` (default MNIST) that are missing or invalid in
+    ``dest``.
 
-    A download is accepted if the ``.gz``'s SHA-256 equals the published one, or the
-    SHA-256 of its decompressed content equals :data:`~snnjob.mnist.files.FILES`'.
+    A download is accepted if the ``.gz``'s SHA-256 equals the published one, or (MNIST)
+    the SHA-256 of its decompressed content equals :data:`~snnjob.mnist.files.FILES`'.
     Files already present and valid are skipped; an invalid decompressed copy is
     deleted once its ``.gz`` has been downloaded (it would shadow it).
 
     Parameters
     ----------
     dest : str or os.PathLike, optional
-        Target folder, created if needed. Default: :func:`~snnjob.mnist.files.cache_dir`.
+        Target folder, created if needed. Default: the source's
+        :func:`~snnjob.mnist.files.cache_dir`.
     mirrors : iterable of str, optional
         Base URLs serving ``<name>.gz``, tried in order. Default:
-        :data:`snnjob.mnist.files.MIRRORS`, read at call time.
+        :data:`snnjob.mnist.files.MIRRORS` (Fashion-MNIST: ``FASHION_MIRRORS``), read at
+        call time (:func:`~snnjob.mnist.files.mirrors_of`).
     timeout : float, optional
         Socket timeout in seconds for each connection and read.
     progress : bool or callable, optional
@@ -172,6 +206,9 @@ def fetch(
         progress. A callable is called as ``progress(file_name, bytes_done, bytes_total)``
         when a download starts and after each chunk; ``bytes_total`` is None if the
         server sends no length.
+    source : IdxSource, optional
+        The data set: :data:`~snnjob.mnist.files.MNIST_SOURCE` (default) or
+        :data:`~snnjob.mnist.files.FASHION_MNIST_SOURCE`.
 
     Returns
     -------
@@ -188,7 +225,7 @@ def fetch(
     TypeError
         If ``progress`` is neither a bool, None nor callable.
     """
-    mirrors = files.MIRRORS if mirrors is None else mirrors
+    mirrors = files.mirrors_of(source) if mirrors is None else mirrors
     mirror_list = (mirrors,) if isinstance(mirrors, str) else tuple(mirrors)
     if not mirror_list:
         raise ValueError("mirrors must name at least one base URL")
@@ -196,16 +233,16 @@ def fetch(
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise TypeError(f"progress must be a bool or a callable, got {progress!r}")
-    target = (Path(dest) if dest is not None else cache_dir()).expanduser()
+    target = (Path(dest) if dest is not None else cache_dir(source)).expanduser()
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(
-            f"cannot create the MNIST folder {target}: {exc.strerror or exc}. Choose a "
-            f"writable folder, or set {DATA_DIR_ENV} to a folder that already holds the files."
+            f"cannot create the {source.title} folder {target}: {exc.strerror or exc}. Choose "
+            f"a writable folder, or {_use_folder(source, ready=True)}."
         ) from exc
     with reporter(progress) as report:
-        for name in FILES:
-            if not is_valid(target, name):
-                _fetch_one(target, name, mirror_list, timeout, report)
+        for name in source.files:
+            if not is_valid(target, name, source):
+                _fetch_one(target, name, source, mirror_list, timeout, report)
     return target.resolve()

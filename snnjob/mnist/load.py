@@ -1,7 +1,9 @@
-"""Load MNIST as read-only arrays, downloading it if needed, with an in-process cache."""
+"""Load an IDX data set as read-only arrays, downloading it if needed, with an in-process
+cache: :func:`load_mnist` for MNIST, :func:`load_idx` for any :class:`IdxSource`."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -9,20 +11,30 @@ from pathlib import Path
 
 import numpy as np
 
-from snnjob.architecture import N_PIXELS
 from snnjob.errors import DataError
 from snnjob.mnist.download import fetch
-from snnjob.mnist.files import DATA_DIR_ENV, cache_dir, require_files, resolve_data_dir
-from snnjob.mnist.idx import FileProblem, check_structure, load_file
+from snnjob.mnist.files import (
+    DATA_DIR_ENV,
+    MNIST_SOURCE,
+    IdxSource,
+    cache_dir,
+    require_files,
+    resolve_data_dir,
+)
+from snnjob.mnist.idx import FileProblem, check_structure, foreign_problem, load_file, read_file
 
-__all__ = ["MNIST", "check_files", "clear_cache", "load_mnist"]
+__all__ = ["MNIST", "check_files", "clear_cache", "load_idx", "load_mnist"]
 
-_FIX = f"Delete it and run `snnjob data fetch` (or point {DATA_DIR_ENV} at a good copy)."
+LABEL_FILES = ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _fix(source: IdxSource, what: str = "it") -> str:
+    return f"Delete {what} and run `{source.fetch_command}` (or {source.env_fix('a good copy')})."
 
 
 @dataclass(frozen=True, eq=False)
 class MNIST:
-    """The MNIST data set, as read-only arrays.
+    """The MNIST data set (or another IDX data set: :func:`load_idx`), as read-only arrays.
 
     Attributes
     ----------
@@ -51,13 +63,14 @@ class MNIST:
         return f"MNIST(train={len(self.train_labels)}, test={len(self.test_labels)})"
 
 
-#: resolved folder -> (files' (path, size, mtime) signature, hashes checked, data)
-_CACHE: dict[Path, tuple[tuple, bool, MNIST]] = {}
+#: (source name, resolved folder) -> (source, files' (path, size, mtime) signature,
+#: hashes checked, data)
+_CACHE: dict[tuple[str, Path], tuple[IdxSource, tuple, bool, MNIST]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def clear_cache(directory: str | os.PathLike[str] | None = None) -> None:
-    """Forget data parsed by :func:`load_mnist`.
+    """Forget data parsed by :func:`load_mnist` (and :func:`load_idx`).
 
     Parameters
     ----------
@@ -67,8 +80,10 @@ def clear_cache(directory: str | os.PathLike[str] | None = None) -> None:
     with _CACHE_LOCK:
         if directory is None:
             _CACHE.clear()
-        else:
-            _CACHE.pop(Path(directory).expanduser().resolve(), None)
+            return
+        folder = Path(directory).expanduser().resolve()
+        for key in [key for key in _CACHE if key[1] == folder]:
+            del _CACHE[key]
 
 
 def _signature(paths: dict[str, Path]) -> tuple:
@@ -86,24 +101,25 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def _images(raw: np.ndarray) -> np.ndarray:
-    images = raw.reshape(len(raw), N_PIXELS).astype(np.float32)
+    images = raw.reshape(len(raw), -1).astype(np.float32)
     images /= np.float32(255.0)
     return _read_only(images)
 
 
-def _parse_dir(paths: dict[str, Path], *, check_hash: bool) -> MNIST:
+def _parse_dir(paths: dict[str, Path], source: IdxSource, *, check_hash: bool) -> MNIST:
     raw: dict[str, np.ndarray] = {}
     for name, path in paths.items():
         try:
-            raw[name] = load_file(path, name, check_hash=check_hash)
+            raw[name] = load_file(path, name, check_hash=check_hash, source=source)
         except FileProblem as exc:
-            raise DataError(f"{exc} {_FIX}") from exc
+            raise DataError(f"{exc} {_fix(source)}") from exc
     for split in ("train", "t10k"):
         images, labels = raw[f"{split}-images-idx3-ubyte"], raw[f"{split}-labels-idx1-ubyte"]
         if len(images) != len(labels):
             raise DataError(
                 f"{paths[f'{split}-images-idx3-ubyte']} holds {len(images)} images but "
-                f"{paths[f'{split}-labels-idx1-ubyte']} holds {len(labels)} labels. {_FIX}"
+                f"{paths[f'{split}-labels-idx1-ubyte']} holds {len(labels)} labels. "
+                f"{_fix(source)}"
             )
     return MNIST(
         train_images=_images(raw["train-images-idx3-ubyte"]),
@@ -113,56 +129,113 @@ def _parse_dir(paths: dict[str, Path], *, check_hash: bool) -> MNIST:
     )
 
 
-def _fetch_into_cache() -> Path:
-    target = cache_dir()
+def _not_found(source: IdxSource) -> str:
+    """Why the lookup found nothing: the variable is unset and the cache is incomplete."""
+    return f"{DATA_DIR_ENV} is not set and the cache folder {cache_dir(source)} is incomplete"
+
+
+def _fetch_into_cache(source: IdxSource) -> Path:
     try:
-        return fetch(target)  # from snnjob.mnist.files.MIRRORS, read at call time
+        return fetch(source=source)  # into cache_dir(source), from mirrors_of(source)
     except DataError as exc:
         raise DataError(
-            f"MNIST data not found ({DATA_DIR_ENV} is not set and the cache folder {target} "
-            f"is incomplete), and downloading it failed:\n{exc}\n"
-            f"Fix: set {DATA_DIR_ENV} to a folder holding the four MNIST files, or run "
-            "`snnjob data fetch` on a machine with internet access."
+            f"{source.title} data not found ({_not_found(source)}), and downloading it "
+            f"failed:\n{exc}\nFix: "
+            + (
+                f"set {DATA_DIR_ENV} to a folder holding the four {source.title} files"
+                if source.env_subdir is None
+                else f"put the four {source.title} files in {source.env_text}"
+            )
+            + f", or run `{source.fetch_command}` on a machine with internet access."
         ) from exc
 
 
-def _locate(data_dir: str | os.PathLike[str] | None, *, download: bool) -> Path | None:
-    directory = resolve_data_dir(data_dir)
+def _locate(
+    data_dir: str | os.PathLike[str] | None, source: IdxSource, *, download: bool
+) -> Path | None:
+    directory = resolve_data_dir(data_dir, source=source)
     if directory is None and not download:
         raise DataError(
-            f"MNIST data not found: {DATA_DIR_ENV} is not set and the cache folder "
-            f"{cache_dir()} is incomplete (data.download is false). Set {DATA_DIR_ENV} to a "
-            "folder holding the four MNIST files, or run `snnjob data fetch`."
+            f"{source.title} data not found: {_not_found(source)} (data.download is false). "
+            + (
+                f"Set {DATA_DIR_ENV} to a folder holding the four {source.title} files"
+                if source.env_subdir is None
+                else f"Put the four {source.title} files in {source.env_text}"
+            )
+            + f", or run `{source.fetch_command}`."
         )
     return directory
 
 
 def check_files(
-    data_dir: str | os.PathLike[str] | None = None, *, download: bool = True
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+    source: IdxSource = MNIST_SOURCE,
 ) -> Path | None:
-    """What :func:`load_mnist` would find, checked in milliseconds: the folder, its four
-    files, each one's IDX header and length (not the SHA-256, which needs all the data).
+    """What :func:`load_mnist` (:func:`load_idx`) would find, checked in milliseconds: the
+    folder, its four files, each one's IDX header and length (not the SHA-256, which needs
+    all the data), and that the small label files are not another data set's.
 
     Returns the folder, or None if none holds the files and ``download`` allows fetching
     them. Raises :class:`DataError` like :func:`load_mnist`.
     """
-    directory = _locate(data_dir, download=download)
+    directory = _locate(data_dir, source, download=download)
     if directory is None:
         return None
     problems = []
-    for name, path in require_files(directory).items():
+    for name, path in require_files(directory, source).items():
         try:
-            check_structure(path, name)
+            check_structure(path, name, source)
+            if name in LABEL_FILES and source.files[name].sha256 is None:
+                # another data set's files under the same names (labels: 60 kB at most)
+                data, content = read_file(path)
+                digests = (hashlib.sha256(data).hexdigest(), hashlib.sha256(content).hexdigest())
+                problem = foreign_problem(path, name, source, *digests)
+                if problem:
+                    raise FileProblem(problem)
         except FileProblem as exc:
             problems.append(str(exc))
     if len(problems) == 1:
-        raise DataError(f"{problems[0]} {_FIX}")
+        raise DataError(f"{problems[0]} {_fix(source)}")
     if problems:
         raise DataError(
-            "\n  ".join(["MNIST files are damaged:", *problems])
-            + f"\nDelete them and run `snnjob data fetch` (or point {DATA_DIR_ENV} at a good copy)."
+            "\n  ".join([f"{source.title} files are damaged:", *problems])
+            + f"\n{_fix(source, 'them')}"
         )
     return directory
+
+
+def load_idx(
+    source: IdxSource,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+    verify: bool = True,
+) -> MNIST:
+    """Load the IDX data set ``source``, as :func:`load_mnist` loads MNIST.
+
+    Returns its four arrays (as an :class:`MNIST` instance: images float32 in [0, 1],
+    flattened row-major; labels int64), cached in-process per source and folder.
+    """
+    directory = _locate(data_dir, source, download=download)
+    if directory is None:
+        directory = _fetch_into_cache(source)
+    paths = require_files(directory, source)
+    key = (source.name, directory)
+    with _CACHE_LOCK:
+        signature = _signature(paths)
+        cached = _CACHE.get(key)
+        if (
+            cached is not None
+            and cached[0] is source
+            and cached[1] == signature
+            and (cached[2] or not verify)
+        ):
+            return cached[3]
+        data = _parse_dir(paths, source, check_hash=verify)
+        _CACHE[key] = (source, signature, verify, data)
+    return data
 
 
 def load_mnist(
@@ -198,15 +271,4 @@ def load_mnist(
         If the data is missing (message names ``SNNJOB_DATA_DIR`` and
         ``snnjob data fetch``), cannot be downloaded, or is corrupt.
     """
-    directory = _locate(data_dir, download=download)
-    if directory is None:
-        directory = _fetch_into_cache()
-    paths = require_files(directory)
-    with _CACHE_LOCK:
-        signature = _signature(paths)
-        cached = _CACHE.get(directory)
-        if cached is not None and cached[0] == signature and (cached[1] or not verify):
-            return cached[2]
-        mnist = _parse_dir(paths, check_hash=verify)
-        _CACHE[directory] = (signature, verify, mnist)
-    return mnist
+    return load_idx(MNIST_SOURCE, data_dir, download=download, verify=verify)

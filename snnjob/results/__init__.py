@@ -32,15 +32,20 @@ Submodules:
   import them explicitly (this package does not).
 - :mod:`~snnjob.results.curves`: ``summarize_curves``, the per-step errors summed over
   shards. Plain Python.
+- :mod:`~snnjob.results.model` (with :mod:`~snnjob.results.runinfo`): ``summary.json`` typed,
+  :class:`~snnjob.results.model.RunSummary` and everything in it (frozen dataclasses), its
+  ``schema`` version and ``to_dict``/``from_dict`` (by :mod:`~snnjob.results.convert`, the
+  one converter, driven by the type hints). Plain Python.
 - :mod:`~snnjob.results.summary`: ``check_coverage`` and ``summarize`` over shard-row dicts,
-  ``wilson_interval``, ``load_summary`` (reads ``summary.json``, upgrading older formats) and
-  ``write_json_atomic``.
+  ``wilson_interval``, ``load_summary`` (reads ``summary.json`` as a ``RunSummary``, older
+  formats upgraded), ``write_summary`` and ``write_json_atomic``.
 - :mod:`~snnjob.results.report`: ``summary_markdown`` (tables by tabulate), ``summary_json``,
   ``summary_csv``.
 - :mod:`~snnjob.results.frames`: ``load`` (``snnjob.load``): a finished run as pandas
   DataFrames, and ``check_run_folder``. Import it explicitly (pandas; this package does not).
 """
 
+from snnjob.results.model import RunSummary
 from snnjob.results.report import summary_markdown
 from snnjob.results.schema import (
     POINT_FIELDS,
@@ -60,6 +65,7 @@ from snnjob.results.summary import (
     summarize,
     wilson_interval,
     write_json_atomic,
+    write_summary,
 )
 
 __all__ = [
@@ -70,6 +76,7 @@ __all__ = [
     "SHARD_COLUMNS",
     "Column",
     "PointKey",
+    "RunSummary",
     "check_coverage",
     "columns_markdown",
     "load_summary",
@@ -79,4 +86,5 @@ __all__ = [
     "summary_markdown",
     "wilson_interval",
     "write_json_atomic",
+    "write_summary",
 ]

@@ -5,7 +5,8 @@ Each curve is one simulation of the test set (a parameter set and an evaluation 
 at every step: ``n_errors[t - 1]`` is the number of images misclassified when read at step
 ``t``, summed over the shards, which is exactly a sweep point's count at ``n_steps = t``.
 The same simulation's anytime points (:mod:`snnjob.anytime`) give, per threshold, the errors
-and the mean steps used when each image stops at its first confident step.
+and the mean steps used when each image stops at its first confident step. Both are
+returned typed (:class:`~snnjob.results.model.Curve`, :class:`~snnjob.results.model.Anytime`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from snnjob.results.model import Anytime, AnytimePoint, Curve
 from snnjob.results.schema import CURVE_FIELDS
 from snnjob.results.summary import wilson_interval
 
 
 def summarize_curves(
     rows: Iterable[Mapping[str, Any]], n_images: int
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[Curve], list[str]]:
     """Sum curve rows over shards; return ``(curves, problems)``.
 
     A curve is kept only when its shards cover ``0..n_images - 1`` exactly once, all with the
@@ -45,21 +47,21 @@ def summarize_curves(
                 errors[row["step"] - 1] += row["n_errors"]
         intervals = [wilson_interval(e, n_images) for e in errors]
         curves.append(
-            {
+            Curve(
                 **dict(zip(CURVE_FIELDS, key)),
-                "n_images": n_images,
-                "n_errors": errors,
-                "error": [e / n_images for e in errors],
-                "ci95_low": [low for low, _ in intervals],
-                "ci95_high": [high for _, high in intervals],
-            }
+                n_images=n_images,
+                n_errors=tuple(errors),
+                error=tuple(e / n_images for e in errors),
+                ci95_low=tuple(low for low, _ in intervals),
+                ci95_high=tuple(high for _, high in intervals),
+            )
         )
     return curves, problems
 
 
 def summarize_anytime(
     rows: Iterable[Mapping[str, Any]], n_images: int
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[Anytime], list[str]]:
     """Sum anytime rows over shards; return ``(entries, problems)``.
 
     One entry per simulation (:data:`CURVE_FIELDS`) whose shards cover ``0..n_images - 1``
@@ -86,11 +88,11 @@ def summarize_anytime(
             n_errors = sum(s[i]["n_errors"] for s in shards.values())
             steps = sum(s[i]["steps_sum"] for s in shards.values())
             low, high = wilson_interval(n_errors, n_images)
-            points.append({"threshold": threshold, "n_errors": n_errors,
-                           "error": n_errors / n_images, "ci95_low": low, "ci95_high": high,
-                           "mean_steps": steps / n_images})  # fmt: skip
-        entries.append({**dict(zip(CURVE_FIELDS, key)), "n_images": n_images,
-                        "n_steps": n_steps, "points": points})  # fmt: skip
+            points.append(AnytimePoint(threshold=threshold, n_errors=n_errors,
+                                       error=n_errors / n_images, ci95_low=low, ci95_high=high,
+                                       mean_steps=steps / n_images))  # fmt: skip
+        entries.append(Anytime(**dict(zip(CURVE_FIELDS, key)), n_images=n_images,
+                               n_steps=n_steps, points=tuple(points)))  # fmt: skip
     return entries, problems
 
 

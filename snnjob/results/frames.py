@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from snnjob.errors import ResultsError, RunDirError
+from snnjob.results.model import BASE, Point, RunSummary
 from snnjob.results.schema import (
     ANYTIME_DIR,
     CURVES_DIR,
@@ -60,7 +61,6 @@ ANYTIME_FRAME_COLUMNS = ("params_id", "recipe", "train_seed", "eval_seed", "thre
                          "mean_steps")  # fmt: skip
 """Columns of :attr:`RunResults.anytime`: one row per (simulation, threshold)."""
 
-_BASE = "base"  # the recipe of a run without a recipe sweep (snnjob.results.byrecipe)
 _SPIKE_NAME_RE = re.compile(
     r"p-(?P<params_id>.+)_t-(?P<train_seed>\d+)_s-(?P<eval_seed>\d+)\.parquet"
 )
@@ -82,7 +82,7 @@ def _listing(path: Path) -> str:
     return "it holds " + ", ".join(names[:3]) + more
 
 
-def check_run_folder(out: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+def check_run_folder(out: str | os.PathLike) -> tuple[Path, RunSummary]:
     """Check that ``out`` is a finished run's folder; return its path and loaded summary.
 
     Reads only ``summary.json`` and ``config.yaml`` (to tell a run from another app's
@@ -174,9 +174,11 @@ class RunResults:
 
     Attributes
     ----------
-    path, config, summary : pathlib.Path, dict, dict
+    path, config, summary : pathlib.Path, dict, RunSummary
         The run folder, its ``config.yaml`` (the resolved config as saved) and its
-        ``summary.json`` (older formats upgraded by :func:`~snnjob.results.summary.load_summary`).
+        ``summary.json`` as a :class:`~snnjob.results.model.RunSummary` (read by
+        :func:`~snnjob.results.summary.load_summary`, older formats upgraded;
+        ``summary.to_dict()`` gives the JSON).
     points : pandas.DataFrame
         One row per sweep point, computed from ``results/`` by
         :func:`~snnjob.results.summary.summarize` (counts summed over shards, ``error`` =
@@ -204,7 +206,7 @@ class RunResults:
 
     path: Path
     config: dict[str, Any]
-    summary: dict[str, Any]
+    summary: RunSummary
     points: pd.DataFrame
     shards: pd.DataFrame
     predictions: pd.DataFrame
@@ -299,9 +301,9 @@ def load(out: str | os.PathLike) -> RunResults:
         )
     rows = shards.to_pylist()
     n_images = _check_points(out, rows, summary)
-    recipes = {p["params_id"]: p.get("recipe", _BASE) for p in summary["points"]}
-    points = pd.DataFrame(summarize(rows)["points"])
-    points.insert(1, "recipe", points["params_id"].map(recipes).fillna(_BASE))
+    recipes = {p.params_id: p.recipe for p in summary.points}
+    points = pd.DataFrame([vars(p) for p in summarize(rows).points])
+    points["recipe"] = points["params_id"].map(recipes).fillna(BASE)
     curves, anytime = _curve_frames(out, n_images, recipes)
     return RunResults(
         path=path,
@@ -316,10 +318,9 @@ def load(out: str | os.PathLike) -> RunResults:
     )
 
 
-def _check_points(out, rows: list[dict[str, Any]], summary: dict[str, Any]) -> int:
+def _check_points(out, rows: list[dict[str, Any]], summary: RunSummary) -> int:
     """Check coverage and agreement with summary.json; return the test-set size."""
-    sizes = [p.get("n_images") for p in summary["points"]]
-    sizes = [n for n in sizes if isinstance(n, int) and not isinstance(n, bool) and n > 0]
+    sizes = [p.n_images for p in summary.points if p.n_images > 0]
     if not sizes:  # a summary without points: the largest point in results/
         totals: dict[tuple, int] = {}
         for r in rows:
@@ -335,9 +336,9 @@ def _check_points(out, rows: list[dict[str, Any]], summary: dict[str, Any]) -> i
             f"of point {point.slug} once ({found[0]}): finish the run with "
             f"`{resume_command(out)}`, or remove the files it did not write"
         )
-    on_disk = {tuple(p[k] for k in POINT_FIELDS): p["n_errors"] for p in summarize(rows)["points"]}
-    recorded = {tuple(p.get(k) for k in POINT_FIELDS): p.get("n_errors") for p in summary["points"]}
-    if on_disk != recorded:
+    on_disk = {_key(p): p.n_errors for p in summarize(rows).points}
+    recorded = {_key(p): p.n_errors for p in summary.points}
+    if on_disk != recorded:  # (params_id, train_seed, n_steps, eval_seed) -> n_errors
         differ = sorted(set(on_disk.items()) ^ set(recorded.items()), key=str)[0]
         raise ResultsError(
             f"{RunDir(Path(out)).summary} disagrees with {Path(out) / RESULTS_DIR} (e.g. point "
@@ -345,6 +346,10 @@ def _check_points(out, rows: list[dict[str, Any]], summary: dict[str, Any]) -> i
             f"`{resume_command(out)}`"
         )
     return n_images
+
+
+def _key(p: Point) -> tuple[str, int, int, int]:
+    return p.params_id, p.train_seed, p.n_steps, p.eval_seed
 
 
 def _curve_frames(out, n_images: int, recipes: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -366,18 +371,19 @@ def _curve_frames(out, n_images: int, recipes: dict[str, str]) -> tuple[pd.DataF
             f"({problems[0]}): finish the run with `{resume_command(out)}`"
         )
     curve_rows = [
-        {**{k: c[k] for k in ("params_id", "train_seed", "eval_seed")},
-         "recipe": recipes.get(c["params_id"], _BASE), "step": i + 1,
-         "n_images": c["n_images"], "n_errors": c["n_errors"][i], "error": c["error"][i],
-         "ci95_low": c["ci95_low"][i], "ci95_high": c["ci95_high"][i]}
+        {"params_id": c.params_id, "train_seed": c.train_seed, "eval_seed": c.eval_seed,
+         "recipe": recipes.get(c.params_id, BASE), "step": i + 1, "n_images": c.n_images,
+         "n_errors": c.n_errors[i], "error": c.error[i], "ci95_low": c.ci95_low[i],
+         "ci95_high": c.ci95_high[i]}
         for c in curves
-        for i in range(len(c["n_errors"]))
+        for i in range(len(c.n_errors))
     ]  # fmt: skip
     anytime_rows = [
-        {**{k: a[k] for k in ("params_id", "train_seed", "eval_seed", "n_images", "n_steps")},
-         "recipe": recipes.get(a["params_id"], _BASE), **p}
+        {"params_id": a.params_id, "train_seed": a.train_seed, "eval_seed": a.eval_seed,
+         "n_images": a.n_images, "n_steps": a.n_steps, "recipe": recipes.get(a.params_id, BASE),
+         **vars(p)}
         for a in anytime
-        for p in a["points"]
+        for p in a.points
     ]  # fmt: skip
     return (
         pd.DataFrame(curve_rows, columns=list(CURVE_FRAME_COLUMNS)),

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from snnjob.architecture import N_CLASSES
 from snnjob.results.schema import POINT_FIELDS, SHARD_COLUMNS, PointKey, as_int
 
 __all__ = ["PREDICTION_KEYS", "ROW_KEY_FIELDS", "check_predictions", "normalize_row"]
@@ -112,11 +111,11 @@ def normalize_row(point: PointKey, shard_id: int, row: Mapping[str, Any]) -> dic
     return {name: out[name] for name in _SHARD_NAMES}
 
 
-def _class_array(values: np.ndarray, name: str) -> np.ndarray:
+def _class_array(values: np.ndarray, name: str, n_classes: int) -> np.ndarray:
     if values.dtype.kind not in "iu":
         raise TypeError(f"predictions[{name!r}] must hold integers, got dtype {values.dtype}")
-    if values.size and (values.min() < 0 or values.max() >= N_CLASSES):
-        raise ValueError(f"predictions[{name!r}] must lie in 0..{N_CLASSES - 1}")
+    if values.size and (values.min() < 0 or values.max() >= n_classes):
+        raise ValueError(f"predictions[{name!r}] must lie in 0..{n_classes - 1}")
     return values.astype(np.int8)
 
 
@@ -134,7 +133,8 @@ def check_predictions(row: Mapping[str, Any], predictions: Mapping[str, Any]) ->
     -------
     dict[str, numpy.ndarray]
         The :data:`PREDICTION_KEYS`: ``image_index`` as int64, ``label`` and ``prediction``
-        as int8, ``output`` as a C-contiguous float32 array of shape ``(n_images, N_CLASSES)``.
+        as int8, ``output`` as a C-contiguous float32 array of shape ``(n_images, K)``: one
+        column per class (K >= 2 and at most 127, the int8 labels' range).
     """
     _check_keys(
         "predictions", "predictions", predictions, PREDICTION_KEYS, PREDICTION_KEYS,
@@ -147,11 +147,13 @@ def check_predictions(row: Mapping[str, Any], predictions: Mapping[str, Any]) ->
             raise ValueError(
                 f"predictions[{key!r}] must have shape ({n},), got {arrays[key].shape}"
             )
-    if arrays["output"].shape != (n, N_CLASSES):
+    output = arrays["output"]
+    if output.ndim != 2 or output.shape[0] != n or not 2 <= output.shape[1] <= 127:
         raise ValueError(
-            f"predictions['output'] must have shape ({n}, {N_CLASSES}), got "
-            f"{arrays['output'].shape}"
+            f"predictions['output'] must have shape ({n}, K) with 2 <= K <= 127 classes, got "
+            f"{output.shape}"
         )
+    n_classes = output.shape[1]
     if arrays["output"].dtype.kind != "f":
         raise TypeError(
             f"predictions['output'] must be floating point, got {arrays['output'].dtype}"
@@ -165,8 +167,8 @@ def check_predictions(row: Mapping[str, Any], predictions: Mapping[str, Any]) ->
             f"predictions['image_index'] must hold each of {row['first_index']}.."
             f"{row['last_index']} exactly once"
         )
-    label = _class_array(arrays["label"], "label")
-    prediction = _class_array(arrays["prediction"], "prediction")
+    label = _class_array(arrays["label"], "label", n_classes)
+    prediction = _class_array(arrays["prediction"], "prediction", n_classes)
     wrong = int(np.count_nonzero(label != prediction))
     if wrong != row["n_errors"]:
         raise ValueError(f"row says n_errors = {row['n_errors']} but predictions hold {wrong}")

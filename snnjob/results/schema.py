@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from snnjob.architecture import N_CLASSES
-
 # Folders (inside the run's output folder) of the per-shard results files and of the
 # per-image predictions files; the run-folder layout is defined in :mod:`snnjob.rundir`.
 from snnjob.rundir import ANYTIME as ANYTIME_DIR
@@ -77,7 +75,8 @@ class Column:
         Column name.
     type : str
         Arrow type written as a short string: ``"string"``, ``"int64"``, ``"int8"``,
-        ``"float64"``, ``"timestamp[ms, UTC]"`` or ``"list<float32, N>"`` (fixed size N).
+        ``"float64"``, ``"timestamp[ms, UTC]"`` or ``"list<float32, N>"`` (fixed size N; ``K``:
+        the dataset's number of classes, fixed per run).
     description : str
         One line; stored as the Parquet field's ``description`` metadata.
     """
@@ -117,12 +116,12 @@ PREDICTION_COLUMNS: tuple[Column, ...] = (
     Column("eval_seed", "int64", "seed of the spiking evaluation"),
     Column("shard_id", "int64", "index of the shard within the point's test set"),
     Column("image_index", "int64", "index of the image in the test set"),
-    Column("label", "int8", "true digit"),
-    Column("prediction", "int8", "predicted digit (argmax of output)"),
+    Column("label", "int8", "true class"),
+    Column("prediction", "int8", "predicted class (argmax of output)"),
     Column(
         "output",
-        f"list<float32, {N_CLASSES}>",
-        "filtered network output of each class at the last timestep",
+        "list<float32, K>",
+        "filtered network output of each of the dataset's K classes at the last timestep",
     ),
 )
 """Columns of ``predictions/*.parquet`` (schema ``pred-v1``): one row per test image."""

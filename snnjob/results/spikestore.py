@@ -9,7 +9,7 @@ atomically. :func:`spike_rows` turns a :class:`~snnjob.messages.SpikeCounts` int
 - ``silent_fraction``: neurons with no spike on any image; ``silent_per_image_fraction``:
   (image, neuron) pairs without a spike;
 - ``synops_per_image_step``: sum over neurons of spikes x fan-out
-  (:func:`snnjob.architecture.fan_out`), per image and step;
+  (:meth:`snnjob.architecture.NetSpec.fan_out`), per image and step;
 - ``rate_hist_edges_hz`` / ``rate_hist_counts``: the histogram of the neurons' rates,
   :data:`~snnjob.results.schema.SPIKE_HIST_BINS` equal bins from 0 to the highest rate
   (schema ``spikes-v2``). Files of schema ``spikes-v1`` (without it) are still read.
@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from snnjob.architecture import fan_out
+from snnjob.architecture import NetSpec
 from snnjob.atomic import write_atomic
 from snnjob.errors import RunDirError
 from snnjob.messages import SpikeCounts
@@ -57,7 +57,7 @@ def spike_file_name(params_id: str, train_seed: int, eval_seed: int) -> str:
 
 
 def spike_rows(
-    preset: str,
+    net: NetSpec,
     counts: SpikeCounts,
     *,
     params_id: str,
@@ -66,7 +66,7 @@ def spike_rows(
     eval_seed: int,
 ) -> list[dict[str, Any]]:
     """One row per LIF layer (see the module docstring)."""
-    grids = fan_out(preset)
+    grids = net.fan_out()
     rows = []
     image_steps = counts.n_images * counts.n_steps
     for layer, spikes in counts.counts.items():

@@ -2,7 +2,7 @@
 the only pyarrow I/O of :mod:`snnjob`).
 
 The columns are described once, in :mod:`snnjob.results.schema`; this module turns them into
-:data:`SHARD_SCHEMA` and :data:`PREDICTION_SCHEMA` (each field's ``description`` metadata and
+:data:`SHARD_SCHEMA` and :func:`prediction_schema` (each field's ``description`` metadata and
 the schema metadata ``{"snnjob.schema": <version>}`` included), writes shard files atomically
 and reads them back. Rows and predictions are validated (before anything is written) by
 :mod:`snnjob.results.rows`. See :mod:`snnjob.results` for the folder layout and write order.
@@ -11,8 +11,8 @@ and reads them back. Rows and predictions are validated (before anything is writ
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import re
 import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from snnjob.atomic import is_tmp_name, write_atomic
 from snnjob.errors import RunDirError
+from snnjob.results.arrow import arrow_schema, check_schema, read_table  # noqa: F401
 from snnjob.results.rows import ROW_KEY_FIELDS, check_predictions, normalize_row
 from snnjob.results.schema import (
     POINT_FIELDS,
@@ -35,14 +36,13 @@ from snnjob.results.schema import (
     SCHEMA_METADATA_KEY,
     SHARD_COLUMNS,
     SHARD_SCHEMA_VERSION,
-    Column,
     PointKey,
     parse_shard_file_name,
     shard_file_name,
 )
 
 __all__ = [
-    "PREDICTION_SCHEMA",
+    "prediction_schema",
     "SHARD_SCHEMA",
     "arrow_schema",
     "completed_shards",
@@ -54,47 +54,16 @@ __all__ = [
 
 _MAX_READ_THREADS = 16
 
-_SIMPLE_TYPES = {
-    "string": pa.string(),
-    "int64": pa.int64(),
-    "int8": pa.int8(),
-    "float32": pa.float32(),
-    "float64": pa.float64(),
-    "timestamp[ms, UTC]": pa.timestamp("ms", tz="UTC"),
-}
-_LIST_TYPE_RE = re.compile(r"list<(?P<value>\w+), (?P<size>\d+)>")
-
-
-def _arrow_type(spec: str) -> pa.DataType:
-    """The Arrow type of a :attr:`Column.type <snnjob.results.schema.Column.type>` string."""
-    if spec in _SIMPLE_TYPES:
-        return _SIMPLE_TYPES[spec]
-    match = _LIST_TYPE_RE.fullmatch(spec)
-    if match is None or match["value"] not in _SIMPLE_TYPES:
-        raise ValueError(f"unknown column type {spec!r}")
-    element = pa.field("element", _SIMPLE_TYPES[match["value"]], nullable=False)
-    return pa.list_(element, int(match["size"]))
-
-
-def arrow_schema(columns: tuple[Column, ...], version: str) -> pa.Schema:
-    """Build the (non-nullable) Arrow schema of ``columns``, tagged with ``version``."""
-    return pa.schema(
-        [
-            pa.field(
-                c.name, _arrow_type(c.type), nullable=False, metadata={"description": c.description}
-            )
-            for c in columns
-        ],
-        metadata={SCHEMA_METADATA_KEY: version},
-    )
-
-
 SHARD_SCHEMA = arrow_schema(SHARD_COLUMNS, SHARD_SCHEMA_VERSION)
 """Arrow schema of ``results/*.parquet``; columns: :data:`snnjob.results.schema.SHARD_COLUMNS`."""
 
-PREDICTION_SCHEMA = arrow_schema(PREDICTION_COLUMNS, PREDICTION_SCHEMA_VERSION)
-"""Arrow schema of ``predictions/*.parquet``; columns:
-:data:`snnjob.results.schema.PREDICTION_COLUMNS`."""
+
+@functools.cache
+def prediction_schema(n_classes: int) -> pa.Schema:
+    """Arrow schema of ``predictions/*.parquet`` for a dataset of ``n_classes`` classes;
+    columns: :data:`snnjob.results.schema.PREDICTION_COLUMNS`."""
+    return arrow_schema(PREDICTION_COLUMNS, PREDICTION_SCHEMA_VERSION, n_classes)
+
 
 _VERSION_KEY = SCHEMA_METADATA_KEY.encode()
 
@@ -114,7 +83,8 @@ def _predictions_table(
     """Validate the per-image predictions of a shard against its row; return the table."""
     arrays = check_predictions(row, predictions)
     n = row["n_images"]
-    output_type = PREDICTION_SCHEMA.field("output").type
+    schema = prediction_schema(arrays["output"].shape[1])
+    output_type = schema.field("output").type
     columns = {
         "params_id": pa.array([point.params_id] * n, pa.string()),
         "train_seed": pa.array(np.full(n, point.train_seed, np.int64)),
@@ -128,7 +98,7 @@ def _predictions_table(
             pa.array(arrays["output"].ravel()), type=output_type
         ),
     }
-    return pa.table(columns, schema=PREDICTION_SCHEMA)
+    return pa.table(columns, schema=schema)
 
 
 def write_shard(
@@ -224,24 +194,6 @@ def _list_shard_files(folder: Path, *, clean_tmp: bool = False) -> dict[tuple[Po
             )
         found[parsed] = Path(entry.path)
     return found
-
-
-def check_schema(actual: pa.Schema, schema: pa.Schema, path: Path) -> None:
-    """Raise :class:`RunDirError` unless ``actual`` is ``schema`` (columns and version)."""
-    version = (actual.metadata or {}).get(_VERSION_KEY, b"none")
-    if not actual.equals(schema, check_metadata=False) or version != schema.metadata[_VERSION_KEY]:
-        raise RunDirError(
-            f"{path} has schema {version.decode()!r}, not the expected "
-            f"{schema.metadata[_VERSION_KEY].decode()!r}: the folder holds a different "
-            f"(or older) run; choose another output folder"
-        )
-
-
-def read_table(path: Path, schema: pa.Schema) -> pa.Table:
-    """Read one Parquet file and check its schema (raises ``pa.ArrowException``/``OSError``)."""
-    table = pq.read_table(path)
-    check_schema(table.schema, schema, path)
-    return pa.Table.from_arrays(table.columns, schema=schema)
 
 
 def _probe_results_file(path: Path) -> None:
@@ -380,7 +332,7 @@ def read_predictions(out_dir: str | os.PathLike) -> pa.Table:
     Returns
     -------
     pyarrow.Table
-        Table with :data:`PREDICTION_SCHEMA` (empty if none), sorted by
+        Table with :func:`prediction_schema` (empty if none), sorted by
         ``params_id, train_seed, n_steps, eval_seed, image_index``.
 
     Raises
@@ -391,7 +343,17 @@ def read_predictions(out_dir: str | os.PathLike) -> pa.Table:
     out_dir = Path(out_dir)
     done = _list_shard_files(out_dir / RESULTS_DIR)
     preds = _list_shard_files(out_dir / PREDICTIONS_DIR)
-    table = _read_all({k: path for k, path in preds.items() if k in done}, PREDICTION_SCHEMA)
+    files = {k: path for k, path in preds.items() if k in done}
+    n_classes = 0  # no file: an empty table
+    if files:
+        path = next(iter(files.values()))
+        try:
+            n_classes = pq.read_schema(path).field("output").type.list_size
+        except (pa.ArrowException, OSError, KeyError, AttributeError) as exc:
+            raise RunDirError(
+                f"cannot read {path} ({exc}); run the evaluation again to redo that shard"
+            ) from exc
+    table = _read_all(files, prediction_schema(n_classes))
     return table.sort_by([(name, "ascending") for name in (*POINT_FIELDS, "image_index")])
 
 

@@ -4,7 +4,9 @@ Plain Python and numpy (no pyarrow): every function takes shard rows as an itera
 keyed by the :data:`~snnjob.results.schema.SHARD_COLUMNS` names, e.g. from
 :func:`snnjob.results.store.read_shard_rows`. A :class:`pyarrow.Table` is accepted too (its
 ``to_pylist()`` is used). Rates are computed from summed counts, never by averaging per-shard
-rates, because shards may hold different numbers of images.
+rates, because shards may hold different numbers of images. Summaries are
+:class:`~snnjob.results.model.RunSummary` objects: :func:`summarize` builds one,
+:func:`load_summary` reads one and :func:`write_summary` writes one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ import numpy as np
 
 from snnjob.atomic import write_json_atomic as _write_json_atomic
 from snnjob.errors import RunDirError
+from snnjob.results.model import (
+    LEGACY_SEED_KEY,
+    Point,
+    RunSummary,
+    StepStats,
+    as_summary,
+    upgrade_summary,
+)
 from snnjob.results.schema import POINT_FIELDS, PointKey, as_int
 
 __all__ = [
@@ -31,11 +41,8 @@ __all__ = [
     "upgrade_summary",
     "wilson_interval",
     "write_json_atomic",
+    "write_summary",
 ]
-
-LEGACY_SEED_KEY = "seed"
-"""Key of the evaluation seed in the points of summaries written before it became
-``eval_seed`` (the Parquet column name); :func:`load_summary` converts it."""
 
 _COVERAGE_FIELDS = ("shard_id", "first_index", "last_index", "n_images", "params_sha256")
 _SUMMARY_FIELDS = ("params_sha256", "n_images", "n_errors", "wall_time_s")
@@ -216,7 +223,7 @@ def _wilson(n_errors: int, n: int, confidence: float) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------------
 
 
-def _point_summary(point: PointKey, rows: list[dict]) -> dict[str, Any]:
+def _point_summary(point: PointKey, rows: list[dict]) -> Point:
     hashes = sorted({r["params_sha256"] for r in rows})
     if len(hashes) != 1:
         raise RunDirError(
@@ -226,49 +233,47 @@ def _point_summary(point: PointKey, rows: list[dict]) -> dict[str, Any]:
     n_images = sum(r["n_images"] for r in rows)
     n_errors = sum(r["n_errors"] for r in rows)
     low, high = wilson_interval(n_errors, n_images)
-    return {
-        "params_id": point.params_id,
-        "params_sha256": hashes[0],
-        "train_seed": point.train_seed,
-        "n_steps": point.n_steps,
-        "eval_seed": point.eval_seed,
-        "n_images": n_images,
-        "n_errors": n_errors,
-        "error": n_errors / n_images if n_images else 0.0,
-        "ci95_low": low,
-        "ci95_high": high,
-        "n_shards": len(rows),
-        "eval_wall_time_s": float(sum(r["wall_time_s"] for r in rows)),
-    }
+    return Point(
+        params_id=point.params_id,
+        params_sha256=hashes[0],
+        train_seed=point.train_seed,
+        n_steps=point.n_steps,
+        eval_seed=point.eval_seed,
+        n_images=n_images,
+        n_errors=n_errors,
+        error=n_errors / n_images if n_images else 0.0,
+        ci95_low=low,
+        ci95_high=high,
+        n_shards=len(rows),
+        eval_wall_time_s=float(sum(r["wall_time_s"] for r in rows)),
+    )
 
 
-def _by_n_steps(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _by_n_steps(points: list[Point]) -> tuple[StepStats, ...]:
     errors: dict[int, list[float]] = defaultdict(list)
     for p in points:
-        errors[p["n_steps"]].append(p["error"])
+        errors[p.n_steps].append(p.error)
     out = []
     for n_steps in sorted(errors):
         values = np.asarray(errors[n_steps], dtype=np.float64)
         out.append(
-            {
-                "n_steps": n_steps,
-                "n_points": int(values.size),
-                "mean_error": float(values.mean()),
-                "std_error": float(values.std(ddof=1)) if values.size > 1 else 0.0,
-                "min_error": float(values.min()),
-                "max_error": float(values.max()),
-            }
+            StepStats(
+                n_steps=n_steps,
+                n_points=int(values.size),
+                mean_error=float(values.mean()),
+                std_error=float(values.std(ddof=1)) if values.size > 1 else 0.0,
+                min_error=float(values.min()),
+                max_error=float(values.max()),
+            )
         )
-    return out
+    return tuple(out)
 
 
-def _point_order(p: Mapping[str, Any]) -> tuple:
-    return p["train_seed"], p["n_steps"], p["eval_seed"], p["params_id"]
+def _point_order(p: Point) -> tuple:
+    return p.train_seed, p.n_steps, p.eval_seed, p.params_id
 
 
-def summarize(
-    rows: Iterable[Mapping[str, Any]], *, extra: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def summarize(rows: Iterable[Mapping[str, Any]]) -> RunSummary:
     """Summarize shard rows per point and per ``n_steps``.
 
     Counts are summed over a point's shards and the error rate is ``sum(n_errors) /
@@ -281,114 +286,82 @@ def summarize(
         Shard rows, e.g. from :func:`snnjob.results.store.read_shard_rows` (or a table with
         ``to_pylist()``). Each needs the point fields and ``params_sha256``, ``n_images``,
         ``n_errors`` and ``wall_time_s``.
-    extra : Mapping[str, Any] or None
-        Further top-level entries to include (e.g. config, timings); must not use the keys
-        ``"points"`` or ``"by_n_steps"``.
 
     Returns
     -------
-    dict
-        ``{"points": [...], "by_n_steps": [...], **extra}``. Each point is a dict with
-        ``params_id``, ``params_sha256``, ``train_seed``, ``n_steps``, ``eval_seed``,
-        ``n_images``, ``n_errors``, ``error`` (fraction), ``ci95_low``, ``ci95_high`` (Wilson
-        95% interval), ``n_shards`` and ``eval_wall_time_s`` (sum over shards); points are
+    RunSummary
+        With ``points`` and ``by_n_steps`` (:mod:`snnjob.results.model`; ``to_dict()`` for
+        the JSON). Each :class:`~snnjob.results.model.Point` has ``params_id``,
+        ``params_sha256``, ``train_seed``, ``n_steps``, ``eval_seed``, ``n_images``,
+        ``n_errors``, ``error`` (fraction), ``ci95_low``, ``ci95_high`` (Wilson 95%
+        interval), ``n_shards`` and ``eval_wall_time_s`` (sum over shards); points are
         sorted by ``(train_seed, n_steps, eval_seed, params_id)``. Each ``by_n_steps`` entry
-        has ``n_steps``, ``n_points``, ``mean_error``, ``std_error`` (sample standard deviation
-        of the point errors across eval and training seeds; 0.0 for a single point),
-        ``min_error`` and ``max_error``, sorted by ``n_steps``.
+        (:class:`~snnjob.results.model.StepStats`) has ``n_steps``, ``n_points``,
+        ``mean_error``, ``std_error`` (sample standard deviation of the point errors across
+        eval and training seeds; 0.0 for a single point), ``min_error`` and ``max_error``,
+        sorted by ``n_steps``.
 
     Raises
     ------
     RunDirError
         If one point mixes shards evaluated with different parameter files.
     ValueError
-        If ``extra`` uses a reserved key or a row lacks a needed column.
+        If a row lacks a needed column.
     """
-    extra = dict(extra or {})
-    clash = sorted({"points", "by_n_steps"} & extra.keys())
-    if clash:
-        raise ValueError(f"extra must not contain the keys {clash}")
     groups = _rows_by_point(rows, _SUMMARY_FIELDS)
     points = [_point_summary(point, point_rows) for point, point_rows in groups.items()]
     points.sort(key=_point_order)
-    return {"points": points, "by_n_steps": _by_n_steps(points), **extra}
+    return RunSummary(points=tuple(points), by_n_steps=_by_n_steps(points))
 
 
-def _upgrade_point(point: Mapping[str, Any], index: int) -> dict[str, Any]:
-    if not isinstance(point, Mapping):
-        raise ValueError(f"summary point {index} must be a mapping, got {type(point).__name__}")
-    if LEGACY_SEED_KEY not in point:
-        return dict(point)
-    if "eval_seed" in point and point["eval_seed"] != point[LEGACY_SEED_KEY]:
-        raise ValueError(
-            f"summary point {index} has both eval_seed = {point['eval_seed']!r} and the old "
-            f"seed = {point[LEGACY_SEED_KEY]!r}"
-        )
-    # keep the key where it was, so an upgraded summary reads like a new one
-    return {
-        ("eval_seed" if key == LEGACY_SEED_KEY else key): value
-        for key, value in point.items()
-        if key != "eval_seed"
-    }
-
-
-def upgrade_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of a summary in the current format (the input is not changed).
-
-    Points written before the rename carry the evaluation seed as ``"seed"``; it becomes
-    ``"eval_seed"`` (same position). Current summaries come back equal.
-
-    Raises
-    ------
-    ValueError
-        If ``summary`` is not a mapping with a ``"points"`` list, or a point has both keys
-        with different values.
-    """
-    if not isinstance(summary, Mapping) or not isinstance(summary.get("points"), list):
-        raise ValueError("a summary must be a JSON object with a 'points' list")
-    out = dict(summary)
-    out["points"] = [_upgrade_point(p, i) for i, p in enumerate(summary["points"])]
-    return out
-
-
-def load_summary(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]:
-    """Read a ``summary.json`` (or take an already loaded one) in the current format.
+def load_summary(source: str | os.PathLike | Mapping[str, Any] | RunSummary) -> RunSummary:
+    """Read a ``summary.json`` (or take an already loaded one) as a :class:`RunSummary`.
 
     Parameters
     ----------
-    source : str, os.PathLike or Mapping[str, Any]
+    source : str, os.PathLike, Mapping[str, Any] or RunSummary
         Path of a ``summary.json``, or its parsed content.
 
     Returns
     -------
-    dict
-        The summary as :func:`summarize` returns it (plus its extra entries); older formats
-        are upgraded by :func:`upgrade_summary` (point key ``"seed"`` -> ``"eval_seed"``).
+    RunSummary
+        :meth:`RunSummary.from_dict` of it: older formats (no ``schema``) are upgraded
+        (point key ``"seed"`` -> ``"eval_seed"``) and fields they lack take their defaults.
 
     Raises
     ------
     OSError
         If the file cannot be read (e.g. :class:`FileNotFoundError`).
     ValueError
-        If it is not JSON or not a summary; the message names the file.
+        If it is not JSON or not a summary (:class:`~snnjob.results.convert.FormatError`
+        names the field: an unknown ``schema``, a value of the wrong type); the message
+        names the file.
     """
-    if isinstance(source, Mapping):
-        return upgrade_summary(source)
+    if isinstance(source, RunSummary | Mapping):
+        return as_summary(source)
     path = Path(source)
     text = path.read_text(encoding="utf-8")
     try:
-        return upgrade_summary(json.loads(text))
+        return RunSummary.from_dict(json.loads(text))
     except ValueError as exc:
-        raise ValueError(f"{path} is not an snnjob summary.json: {exc}") from exc
+        raise ValueError(f"{path} is not an snnjob summary.json: {exc}") from None
+
+
+def write_summary(path: str | os.PathLike, summary: RunSummary) -> Path:
+    """Write ``summary`` as ``summary.json`` (:meth:`RunSummary.to_dict`), atomically."""
+    return _write_json_atomic(path, summary.to_dict())
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as strict JSON atomically (:func:`snnjob.atomic.write_json_atomic`);
-    :class:`PointKey` values are written as mappings of the :data:`POINT_FIELDS`."""
+    :class:`PointKey` values are written as mappings of the :data:`POINT_FIELDS`, a
+    :class:`RunSummary` as :meth:`RunSummary.to_dict`."""
     return _write_json_atomic(path, obj, default=_point_json)
 
 
 def _point_json(obj: Any) -> Any:
     if isinstance(obj, PointKey):
         return obj.as_dict()
+    if isinstance(obj, RunSummary):
+        return obj.to_dict()
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
