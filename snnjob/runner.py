@@ -75,7 +75,8 @@ def run_job(
     from snnjob.training import param_sets
 
     t_start = time.perf_counter()
-    cfg = bind_dataset(cfg)  # the network fits the dataset's images and classes
+    if cfg.model.image_shape is None:  # a bound config was checked when it was bound (CLI)
+        cfg = bind_dataset(cfg)  # the network fits the dataset's images and classes
     identity = check_params(cfg, params_file, out=out, overwrite=overwrite)
     folder = RunDir(Path(out).expanduser().resolve())
     recipes = expand_recipes(cfg)
