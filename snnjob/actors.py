@@ -20,9 +20,10 @@ from snnjob.messages import (
     EngineCheck,
     ShardOutcome,
     ShardRequest,
-    SpikeCounts,
+    SpikeRequest,
     TrainOutcome,
     WorkerStats,
+    WorkRequest,
 )
 
 
@@ -124,7 +125,8 @@ class TrainerActor:
 @ray.remote
 class EvalWorker:
     """Holds one simulator, rebuilt only when a request's :attr:`simulator_key` changes;
-    built from the request's model config (its parameter set's), else ``model``."""
+    built from the request's model config (its parameter set's), else ``model``. Every
+    call is :meth:`run` with a typed request (:data:`~snnjob.messages.WorkRequest`)."""
 
     def __init__(self, model: ModelConfig, n_threads: int, *, xla: bool = False):
         t0 = time.perf_counter()
@@ -150,14 +152,28 @@ class EvalWorker:
         self._hashes: dict[str, str] = {}
         atexit.register(self.close)  # a simulator left open warns when the process exits
 
-    def evaluate(
+    def run(
         self,
-        request: ShardRequest,
+        request: WorkRequest,
         params: dict[str, np.ndarray],
         images: np.ndarray,
         labels: np.ndarray,
     ) -> ShardOutcome:
-        """Evaluate ``images[request.start:request.stop]``: counts, predictions, timings."""
+        """The worker's one call: what it does is the request's type. A
+        :class:`~snnjob.messages.ShardRequest` evaluates its images (counts, predictions,
+        timings), a :class:`~snnjob.messages.SpikeRequest` counts their spikes."""
+        match request:
+            case ShardRequest():
+                return self._evaluate(request, params, images, labels)
+            case SpikeRequest():
+                return self._count_spikes(request, params, images)
+            case _:
+                raise TypeError(f"an EvalWorker runs a ShardRequest or a SpikeRequest, "
+                                f"not {type(request).__name__}")  # fmt: skip
+
+    def _evaluate(self, request: ShardRequest, params, images, labels) -> ShardOutcome:
+        """Evaluate ``images[request.start:request.stop]`` on the worker's simulator (rebuilt
+        when the request's :attr:`~snnjob.messages.ShardRequest.simulator_key` changes)."""
         from snnjob.params import params_sha256
 
         _injected_fault(request)
@@ -184,23 +200,10 @@ class EvalWorker:
         if self.evaluator.engine == "compiled" and request.verify_images > 0:
             check = self._check(request, params, images[window], labels[window], res)
         return ShardOutcome(
-            params_sha256=self._hashes[request.params_id],
-            labels=res.labels,
-            readouts=res.readouts,
-            step_errors=res.step_errors,
-            n_images=res.n_images,
-            wall_time_s=res.wall_time_s,
-            build_time_s=build_s,
-            first_batch_s=res.first_batch_s,
-            node=_node(),
-            pid=os.getpid(),
-            traces=res.traces,
-            anytime_errors=res.anytime_errors,
-            anytime_steps=res.anytime_steps,
-            engine=self.evaluator.engine,
-            core=getattr(self.evaluator, "core_name", ""),
-            check=check,
-        )
+            result=res, params_sha256=self._hashes[request.params_id], node=_node(),
+            pid=os.getpid(), build_time_s=build_s, engine=self.evaluator.engine,
+            core=getattr(self.evaluator, "core_name", ""), check=check,
+        )  # fmt: skip
 
     def _evaluator(self, request: ShardRequest, params: dict[str, np.ndarray], **overrides):
         from snnjob.engines.factory import make_evaluator
@@ -236,17 +239,9 @@ class EvalWorker:
                            f"{request.eval_seed}")  # fmt: skip
         return check
 
-    def spike_statistics(
-        self,
-        request: ShardRequest,
-        params: dict[str, np.ndarray],
-        images: np.ndarray,
-        labels: np.ndarray,  # noqa: ARG002 - the same call as evaluate
-    ) -> SpikeCounts:
+    def _count_spikes(self, request: SpikeRequest, params, images) -> ShardOutcome:
         """Spikes of every LIF neuron on ``images[request.start:request.stop]`` (a simulator of
         its own, built and closed here; the sweep's simulator stays)."""
-        import dataclasses
-
         from snnjob.params import params_sha256
         from snnjob.spikes import count_spikes
 
@@ -264,9 +259,10 @@ class EvalWorker:
                 n_steps=request.n_steps, seed=request.eval_seed,
                 minibatch_size=request.minibatch_size, unroll=request.unroll,
             )  # fmt: skip
-        return dataclasses.replace(
-            counts, params_sha256=params_sha256(params), node=_node(), pid=os.getpid()
-        )
+        return ShardOutcome(
+            result=counts, params_sha256=params_sha256(params), node=_node(), pid=os.getpid(),
+            engine="compiled" if request.engine == "compiled" else "nengo_dl",
+        )  # fmt: skip
 
     def close(self) -> None:
         """Close the simulator (also at process exit)."""

@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from snnjob.backend import nengo_dl
+from snnjob.batches import over_time
 from snnjob.config import ModelConfig
 from snnjob.engines.base import EvalResult, Evaluator
 from snnjob.network import NetworkHandles, build_network, set_layer_params
@@ -104,8 +105,7 @@ class SpikingEvaluator(Evaluator):
         self.build_time_s = time.perf_counter() - t0
 
     def simulate(self, batch: np.ndarray) -> np.ndarray:
-        x = np.broadcast_to(batch[:, None, :], (len(batch), self.n_steps, batch.shape[1]))
-        out = self.sim.predict_on_batch({self.handles.inp: np.ascontiguousarray(x)})
+        out = self.sim.predict_on_batch({self.handles.inp: over_time(batch, self.n_steps)})
         return out[self._probe]
 
     def close(self) -> None:

@@ -3,16 +3,23 @@
 Plain frozen dataclasses of numpy arrays and numbers (no TensorFlow, no Ray), so the driver,
 the actors and the tests read the same fields by name. The validated
 :class:`~snnjob.config.ModelConfig` / :class:`~snnjob.config.JobConfig` travel as they are.
+
+An evaluation worker takes one kind of call, :meth:`snnjob.actors.EvalWorker.run`, and the
+request's type says what to do: a :class:`ShardRequest` is evaluated (the answer holds an
+:class:`~snnjob.engines.base.EvalResult`), a :class:`SpikeRequest` has its spikes counted
+(a :class:`SpikeCounts`). Either way the answer is a :class:`ShardOutcome`: the engine's
+result as it came, plus what only the worker knows (its node, the parameters' hash, ...).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from snnjob.config import ModelConfig
+from snnjob.engines.base import EvalResult
 
 
 @dataclass(frozen=True)
@@ -87,33 +94,57 @@ class EngineCheck:
 
 
 @dataclass(frozen=True)
-class ShardOutcome:
-    """What an evaluation worker returns for one :class:`ShardRequest` (counts, never rates)."""
+class SpikeRequest:
+    """Count the spikes of every LIF neuron on test images ``start:stop`` of the broadcast
+    test set (the spike statistics), on a simulator of its own, built and closed for it (the
+    worker's evaluation simulator stays). Fields as in :class:`ShardRequest`."""
 
-    params_sha256: str  # hash of the parameters the worker really used
-    labels: np.ndarray  # (n,) int64
-    readouts: dict[int, np.ndarray]  # step -> (n, classes) float32 filtered output there
-    step_errors: np.ndarray  # (n_steps,) int64 errors when reading at step 1, 2, ...
+    params_id: str
+    start: int
+    stop: int
+    n_steps: int
+    eval_seed: int
+    minibatch_size: int
+    unroll: int
+    model: ModelConfig | None = None
+    engine: str = "nengo_dl"
+
+
+WorkRequest = ShardRequest | SpikeRequest
+"""What :meth:`snnjob.actors.EvalWorker.run` takes; the type says what the worker does."""
+
+
+@dataclass(frozen=True)
+class SpikeCounts:
+    """Spikes of every LIF neuron over the first ``n_images`` test images (the spike-statistics
+    pass, :func:`snnjob.spikes.count_spikes`), summed over images and steps."""
+
     n_images: int
-    wall_time_s: float  # simulation time of this shard
-    build_time_s: float  # simulator build paid by this shard (0 when reused)
-    first_batch_s: float  # wall time of the shard's first minibatch (part of wall_time_s)
+    n_steps: int
+    dt: float  # simulator timestep (s)
+    counts: dict[str, np.ndarray]  # layer -> (n_neurons,) int64 spikes, neurons ordered (h, w, c)
+    active: dict[str, int]  # layer -> (image, neuron) pairs with at least one spike
+    wall_time_s: float = 0.0
+
+
+Result = TypeVar("Result", EvalResult, SpikeCounts)
+
+
+@dataclass(frozen=True)
+class ShardOutcome(Generic[Result]):
+    """What an evaluation worker answers for one request: ``result``, the engine's own
+    (:class:`~snnjob.engines.base.EvalResult` for a :class:`ShardRequest`, counts and
+    predictions, never rates; :class:`SpikeCounts` for a :class:`SpikeRequest`), and what
+    only the worker knows."""
+
+    result: Result
+    params_sha256: str  # hash of the parameters the worker really used
     node: str
     pid: int
-    traces: np.ndarray | None = None  # (k, n_steps, classes) when requested
-    anytime_errors: np.ndarray | None = None  # (k,) int64 per request.anytime threshold
-    anytime_steps: np.ndarray | None = None  # (k,) int64 steps used, summed over images
+    build_time_s: float = 0.0  # simulator build paid by this request (0 when reused)
     engine: str = "nengo_dl"  # the engine that ran it
     core: str = ""  # the compiled engine's core (cpu, jax) where it ran
     check: EngineCheck | None = None  # the self-check against NengoDL, where it ran
-
-    def n_errors(self, step: int) -> int:
-        """Errors when reading the output at ``step``."""
-        return int(self.step_errors[step - 1])
-
-    def predictions(self, step: int) -> np.ndarray:
-        """(n,) int64 argmax of the output at ``step`` (one of the request's readouts)."""
-        return np.argmax(self.readouts[step], axis=1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -136,19 +167,3 @@ class WorkerStats:
     import_s: float  # importing TensorFlow and NengoDL when the worker started
     ready_at: float  # time.time() when the worker was ready for its first request
     peak_rss_mb: float = 0.0  # the worker process's peak resident memory (VmHWM) so far
-
-
-@dataclass(frozen=True)
-class SpikeCounts:
-    """Spikes of every LIF neuron over the first ``n_images`` test images (the spike-statistics
-    pass, :func:`snnjob.spikes.count_spikes`), summed over images and steps."""
-
-    n_images: int
-    n_steps: int
-    dt: float  # simulator timestep (s)
-    counts: dict[str, np.ndarray]  # layer -> (n_neurons,) int64 spikes, neurons ordered (h, w, c)
-    active: dict[str, int]  # layer -> (image, neuron) pairs with at least one spike
-    wall_time_s: float = 0.0
-    params_sha256: str = ""  # filled in by the worker: the parameters it really used
-    node: str = ""
-    pid: int = 0

@@ -1,8 +1,10 @@
-"""Sweep planning: shards of the test set, the tasks of a sweep, the size of the worker pool.
+"""Planning the work of the evaluation pool: shards, tasks, what is left, the pool's size.
 
 A sweep is every (parameter set, evaluation seed) simulation x *shard* of consecutive test
 images; each task simulates the longest ``n_steps`` once and is read at every requested
-``n_steps`` (one sweep point each). No Ray here: :mod:`snnjob.sweep` runs the tasks.
+``n_steps`` (one sweep point each); :func:`unfinished` leaves out what a resumed run has
+written already. The diagnostics' tasks (rate mode, plot traces, spike counts) are planned
+here too. No Ray here: :class:`snnjob.pool.EvalService` runs the tasks.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from snnjob.config import JobConfig
 from snnjob.errors import ConfigError
-from snnjob.messages import ShardRequest
+from snnjob.messages import ShardRequest, SpikeRequest, WorkRequest
 from snnjob.params import ParamSet
 from snnjob.results import PointKey
 from snnjob.results.runinfo import ClusterInfo
@@ -37,16 +39,20 @@ class ShardTask:
     """One shard of one simulation: a parameter set, an evaluation seed, a range of images.
 
     The simulation runs the longest ``n_steps`` of the sweep once and is read at every
-    requested ``n_steps`` (``request.readouts``): one sweep point each.
+    requested ``n_steps`` (``request.readouts``): one sweep point each. ``request``'s type
+    says what the worker does with it (:data:`~snnjob.messages.WorkRequest`).
     """
 
     pset: ParamSet
     shard_id: int
-    request: ShardRequest
+    request: WorkRequest
 
     @property
     def points(self) -> list[PointKey]:
+        """The sweep points whose shard this task evaluates (none for a spike count)."""
         r = self.request
+        if not isinstance(r, ShardRequest):
+            return []
         steps = r.readouts or (r.n_steps,)
         return [PointKey(self.pset.id, self.pset.train_seed, n, r.eval_seed) for n in steps]
 
@@ -70,6 +76,44 @@ def plan_shards(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[Sh
         for s in e.seeds
         for i, (a, b) in enumerate(bounds)
     ]  # fmt: skip
+
+
+def unfinished(tasks: list[ShardTask], done: set[tuple[PointKey, int]]) -> list[ShardTask]:
+    """The tasks with a (point, shard) not in ``done`` (the results files already written,
+    :func:`~snnjob.results.store.completed_shards`): what a resumed sweep still runs."""
+    return [t for t in tasks if any((p, t.shard_id) not in done for p in t.points)]
+
+
+def rate_tasks(cfg: JobConfig, psets: list[ParamSet], n_images: int) -> list[ShardTask]:
+    """The rate-mode pass (``LIFRate``, one step, read at step 1), sharded like the sweep."""
+    e = cfg.eval
+    bounds = shard_bounds(n_images, e.effective_shard_size)
+    return [
+        ShardTask(p, i, ShardRequest(p.id, a, b, 1, 0, e.minibatch_size, 1, (1,), rate=True,
+                                     model=p.model, engine=e.engine))
+        for p in psets
+        for i, (a, b) in enumerate(bounds)
+    ]  # fmt: skip
+
+
+def trace_task(
+    cfg: JobConfig, pset: ParamSet, *, n_steps: int, eval_seed: int, k: int
+) -> ShardTask:
+    """The first ``k`` test images, their filtered outputs kept at every step (the plots)."""
+    e = cfg.eval
+    request = ShardRequest(pset.id, 0, k, n_steps, eval_seed, e.minibatch_size, e.unroll,
+                           keep_traces=k, model=pset.model, engine=e.engine)  # fmt: skip
+    return ShardTask(pset, 0, request)
+
+
+def spike_task(
+    cfg: JobConfig, pset: ParamSet, *, n_steps: int, eval_seed: int, k: int
+) -> ShardTask:
+    """The spikes of every LIF neuron over the first ``k`` test images (spike statistics)."""
+    e = cfg.eval
+    request = SpikeRequest(pset.id, 0, k, n_steps, eval_seed, min(e.minibatch_size, k),
+                           e.unroll, model=pset.model, engine=e.engine)  # fmt: skip
+    return ShardTask(pset, 0, request)
 
 
 def pool_size(cfg: JobConfig, info: ClusterInfo, n_tasks: int) -> int:

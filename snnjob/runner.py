@@ -32,8 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from snnjob.config import JobConfig
+from snnjob.diagnostics import output_traces, rate_mode_errors
 from snnjob.errors import SnnjobError
 from snnjob.params import ParamSet
+from snnjob.plan import plan_shards
+from snnjob.pool import EvalService
 from snnjob.preflight import check_feasible, check_params
 from snnjob.recipes import Recipe, expand_recipes
 from snnjob.results.convert import FormatError, from_json
@@ -48,7 +51,7 @@ from snnjob.results.runinfo import (
 )
 from snnjob.rundir import RunDir, open_run_dir, record_command
 from snnjob.session import cluster_info
-from snnjob.sweep import EvalService, output_traces, plan_shards, rate_mode_errors, run_sweep
+from snnjob.sweep import run_sweep
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +171,7 @@ def engine_summary(
         contract=EngineContract(agreement=CONTRACT_AGREEMENT, max_relative_diff=MAX_RELATIVE_DIFF),
         checks=checks,
         check_wall_time_s=sum(c.wall_time_s for c in checks),
+        fallback=unsupported(cfg.eval.engine, net=cfg.model.net),
     )
 
 
@@ -284,8 +288,8 @@ def spike_statistics(cfg, run, psets, service) -> tuple[SpikeEntry, ...]:
     """Per parameter set, spike statistics of each LIF layer on the first
     ``eval.spike_stats_images`` test images, at the longest ``n_steps`` and the first
     evaluation seed: ``OUT/spikes`` (reused when it holds these parameters and settings)."""
+    from snnjob.diagnostics import spike_counts
     from snnjob.results.spikestore import read_spikes, spike_rows, write_spikes
-    from snnjob.sweep import spike_counts
 
     k = min(cfg.eval.spike_stats_images, len(service.images))
     n_steps, seed = max(cfg.eval.n_steps), cfg.eval.seeds[0]
@@ -335,7 +339,7 @@ def make_plots(cfg, run, psets, service, summary: RunSummary) -> None:
     if data is None:
         raise ValueError("the summary names no dataset (image shape, classes) to plot")
     shape, names = data.image_shape, list(data.class_names)
-    plot_digits(run.plot("digits.png"), images, labels, predictions=out.predictions(n_steps), n=k,
+    plot_digits(run.plot("digits.png"), images, labels, predictions=out.predictions, n=k,
                 image_shape=shape, class_names=names)  # fmt: skip
     plot_outputs_over_time(run.plot("outputs_over_time.png"), images, out.traces, labels,
                            n=min(5, k), image_shape=shape, class_names=names)  # fmt: skip

@@ -28,6 +28,7 @@ import nengo
 import numpy as np
 
 from snnjob.backend import nengo_dl
+from snnjob.batches import minibatches, over_time
 from snnjob.config import ModelConfig
 from snnjob.evaluate import unroll_for
 from snnjob.messages import SpikeCounts
@@ -81,15 +82,8 @@ def count_spikes(
         progress_bar=False,
     ) as sim:
         set_layer_params(handles, params)
-        for start in range(0, n, mb):
-            batch = images[start : start + mb]
-            real = len(batch)
-            if real < mb:  # pad with copies of the first image, drop the padding below
-                batch = np.concatenate([batch, np.repeat(batch[:1], mb - real, axis=0)])
-            x = np.ascontiguousarray(
-                np.broadcast_to(batch[:, None, :], (mb, n_steps, batch.shape[1]))
-            )
-            out = sim.predict_on_batch({handles.inp: x})
+        for _, batch, real in minibatches(images, mb):  # the padding is dropped below
+            out = sim.predict_on_batch({handles.inp: over_time(batch, n_steps)})
             for name, (acc, last, neuron_type) in probes.items():
                 per_image = _spikes(out[acc][:real, -1], out[last][:real, -1], neuron_type, sim.dt)
                 counts[name] += per_image.sum(axis=0)
@@ -124,12 +118,8 @@ def rate_mode_rates(
     mb, n = int(minibatch_size), len(images)
     with nengo_dl.Simulator(handles.net, minibatch_size=mb, progress_bar=False) as sim:
         set_layer_params(handles, params)
-        for start in range(0, n, mb):
-            batch = images[start : start + mb]
-            real = len(batch)
-            if real < mb:
-                batch = np.concatenate([batch, np.repeat(batch[:1], mb - real, axis=0)])
-            out = sim.predict_on_batch({handles.inp: batch[:, None, :]})
+        for _, batch, real in minibatches(images, mb):
+            out = sim.predict_on_batch({handles.inp: over_time(batch, 1)})
             for name, p in probes.items():
                 sums[name] += float(out[p][:real, -1].mean(axis=1).sum())
     return {name: s / n / model_cfg.amplitude for name, s in sums.items()}

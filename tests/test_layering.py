@@ -20,18 +20,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "snnjob"
 
-RAY_MODULES = {"snnjob.session", "snnjob.actors", "snnjob.scheduler", "snnjob.sweep",
+RAY_MODULES = {"snnjob.session", "snnjob.actors", "snnjob.scheduler", "snnjob.pool",
                "snnjob.training"}  # fmt: skip
 # the results store
 PYARROW_MODULES = {"snnjob.results.store", "snnjob.results.curvestore",
-                   "snnjob.results.spikestore", "snnjob.results.arrow"}  # fmt: skip
+                   "snnjob.results.spikestore", "snnjob.results.parquet"}  # fmt: skip
 TF_FREE = {"snnjob.config", "snnjob.configfields", "snnjob.recipes", "snnjob.architecture",
            "snnjob.rundir", "snnjob.results.byrecipe",
            "snnjob.messages",
            "snnjob.params", "snnjob.errors", "snnjob.atomic", "snnjob.results",
            "snnjob.results.schema", "snnjob.results.summary", "snnjob.results.report",
+           "snnjob.results.keys",
            "snnjob.results.model", "snnjob.results.runinfo", "snnjob.results.convert",
-           "snnjob.mnist", "snnjob.preflight", "snnjob.anytime",
+           "snnjob.mnist", "snnjob.preflight", "snnjob.anytime", "snnjob.batches",
            "snnjob.datasets", "snnjob.npzdata",
            # reading results (snnjob.load, summary, compare) never needs TensorFlow
            "snnjob.results.frames", "snnjob.compare"}  # fmt: skip

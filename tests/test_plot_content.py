@@ -270,10 +270,15 @@ def test_spike_rows_carry_the_rate_histogram_and_old_files_stay_readable(tmp_pat
     write_spikes(tmp_path, rows)
     assert read_spikes(tmp_path, "abc", 0, 0) == rows
     # a spikes-v1 file (before the histogram) is read, without the histogram columns
-    old = [{k: v for k, v in r.items() if not k.startswith("rate_hist")} for r in rows]
+    old = [{k: v for k, v in r.items() if not k.startswith("rate_hist")} | {"params_id": "old"}
+           for r in rows]  # fmt: skip
     path = tmp_path / SPIKES_DIR / spike_file_name("old", 0, 0)
     pq.write_table(pa.Table.from_pylist(old, schema=SPIKE_SCHEMA_V1), path)
     assert read_spikes(tmp_path, "old", 0, 0) == old
+    # a file whose rows are of another parameter set than its name says is not read
+    pq.write_table(pa.Table.from_pylist(old, schema=SPIKE_SCHEMA_V1),
+                   tmp_path / SPIKES_DIR / spike_file_name("renamed", 0, 0))  # fmt: skip
+    assert read_spikes(tmp_path, "renamed", 0, 0) is None
     # a file of neither schema is not read
     path.write_bytes(b"not parquet")
     assert read_spikes(tmp_path, "old", 0, 0) is None

@@ -17,13 +17,13 @@ from snnjob.config import from_dict, load_config
 from snnjob.errors import ConfigError
 from snnjob.messages import ShardRequest
 from snnjob.params import ParamSet
+from snnjob.plan import plan_shards
 from snnjob.plots import plot_error_vs_steps
 from snnjob.preflight import check_params
 from snnjob.recipes import expand_recipes, recipe_name, recipe_slug
 from snnjob.results import summarize, summary_markdown
 from snnjob.results.byrecipe import label_recipes, summarize_recipes
 from snnjob.rundir import RunDir, config_differences
-from snnjob.sweep import plan_shards
 
 TIED = "train.recipes=[{model.max_rates: 100, model.amplitude: 0.01}, " \
        "{model.max_rates: 200, model.amplitude: 0.005}]"  # fmt: skip

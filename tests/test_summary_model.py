@@ -196,3 +196,16 @@ def test_the_runner_merges_sweeps_and_assembles_one_summary(measured):
     (described,) = summary.params
     assert (described.params_id, described.path, described.training.epochs) == (pset.id, None, 1)
     assert summary.timings is t and summary.config_name == "tiny"
+
+
+def test_an_engine_fallback_is_recorded_and_printed_only_when_there_is_one():
+    from snnjob.results.report import engine_line
+    from snnjob.results.runinfo import EngineInfo
+
+    ran = EngineInfo(requested="compiled", used=("compiled",), cores=("cpu",))
+    assert "fallback" not in to_json(ran)
+    assert engine_line(ran) == "**Engine**: compiled (cpu)"
+    fell = EngineInfo(requested="compiled", used=("nengo_dl",), fallback="lstm8: no core")
+    assert to_json(fell)["fallback"] == "lstm8: no core"
+    assert from_json(EngineInfo, to_json(fell), "engine") == fell
+    assert engine_line(fell) == "**Engine**: nengo_dl (compiled asked for; lstm8: no core)"

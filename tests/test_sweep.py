@@ -1,4 +1,4 @@
-"""Shard planning of snnjob.sweep (pure Python, no Ray started)."""
+"""Shard planning of the sweep, snnjob.plan (pure Python, no Ray started)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from snnjob.config import load_config
 from snnjob.errors import ConfigError
 from snnjob.params import ParamSet
+from snnjob.plan import plan_shards, pool_size, shard_bounds
 from snnjob.results.runinfo import ClusterInfo
-from snnjob.sweep import plan_shards, pool_size, shard_bounds
 
 
 @pytest.mark.parametrize(

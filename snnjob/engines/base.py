@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnjob.anytime import anytime_counts
+from snnjob.batches import minibatches
 
 
 @dataclass
@@ -59,6 +60,10 @@ class EvalResult:
     @property
     def n_errors(self) -> int:
         return int(self.step_errors[-1])
+
+    def errors_at(self, step: int) -> int:
+        """Errors when reading the output at ``step`` (1..n_steps)."""
+        return int(self.step_errors[step - 1])
 
 
 class Evaluator:
@@ -113,11 +118,8 @@ class Evaluator:
         traces = []
         first_batch_s = 0.0
         t0 = time.perf_counter()
-        for start in range(0, n, mb):
-            batch = images[start : start + mb]
-            real = len(batch)
-            if real < mb and self.pad_batches:  # pad with copies of the first image, dropped
-                batch = np.concatenate([batch, np.repeat(batch[:1], mb - real, axis=0)])
+        pad = "first" if self.pad_batches else None  # copies of the first image, dropped
+        for start, batch, real in minibatches(images, mb, pad=pad):
             filt = self.simulate(batch)[:real]  # (real, n_steps, classes)
             if start == 0:
                 first_batch_s = time.perf_counter() - t0

@@ -29,8 +29,9 @@ TF32 on a GPU). Memory is bounded: the scan carries only the network's state (pl
 per-neuron spike counts when asked); the probe trace is its only per-step output, and
 images run in chunks of ``batch_size``.
 
-Imports numpy, jax, :mod:`snnjob.engines.program` and :mod:`snnjob.engines.geometry` only
-(no TensorFlow, Nengo or numba), so it runs on a GPU machine that has JAX alone.
+Imports numpy, jax, :mod:`snnjob.batches`, :mod:`snnjob.engines.program` and
+:mod:`snnjob.engines.geometry` only (no TensorFlow, Nengo or numba), so it runs on a GPU
+machine that has JAX alone.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snnjob.batches import minibatches
 from snnjob.engines.geometry import unsupported_geometry
 from snnjob.engines.program import Program
 
@@ -243,17 +245,13 @@ class JaxCore:
             if count_spikes:
                 counts[start:stop] = np.asarray(cnt)[: stop - start]
 
-        for start in range(0, n, bs):
-            stop = min(start + bs, n)
-            chunk = images[start:stop]
-            if len(chunk) < bs:  # pad the last chunk: one compilation per (bs, n_steps)
-                chunk = np.concatenate([chunk, np.zeros((bs - len(chunk), chunk.shape[1]),
-                                                        np.float32)])  # fmt: skip
+        # the last chunk padded with zeros: one compilation per (bs, n_steps)
+        for start, chunk, real in minibatches(images, bs, pad="zeros"):
             x = jax.device_put(chunk, self.device)
             result = self._fn(self._params, x, n_steps=n_steps, count_spikes=count_spikes)
             if pending is not None:
                 collect(pending)
-            pending = (start, stop, result)
+            pending = (start, start + real, result)
         collect(pending)
         return trace, counts
 

@@ -21,15 +21,20 @@ averaging per-shard rates (shards may hold different numbers of images).
 Submodules:
 
 - :mod:`~snnjob.results.schema`: the one description of every column (name, type,
-  description), schema versions, :class:`PointKey`, shard file names, ``columns_markdown``.
-  Plain Python.
+  description), schema versions, ``columns_markdown``. Plain Python.
+- :mod:`~snnjob.results.keys`: :class:`PointKey`, each folder's key columns and the one
+  file-name scheme of all five folders (``shard_file_name``, ``parse_file_name``, ...), also
+  re-exported by ``schema``. Plain Python.
 - :mod:`~snnjob.results.rows`: validation of a shard row and its per-image predictions
   before they are written. Plain Python and numpy.
-- :mod:`~snnjob.results.store`: the Arrow schemas, atomic Parquet writes (``write_shard``),
-  ``completed_shards``, ``read_results``/``read_predictions`` (tables) and
-  ``read_shard_rows`` (dicts). With :mod:`~snnjob.results.curvestore` (``write_curve``,
-  ``read_curve_rows``), the only modules of :mod:`snnjob` that import :mod:`pyarrow`;
-  import them explicitly (this package does not).
+- :mod:`~snnjob.results.parquet`: the one Parquet layer: Arrow schemas, atomic writes,
+  listing, reading with the schema and name checks, one error style.
+- :mod:`~snnjob.results.store` (``write_shard``, ``completed_shards``,
+  ``read_results``/``read_predictions``/``read_shard_rows``),
+  :mod:`~snnjob.results.curvestore` (``write_curve``, ``read_curve_rows``, anytime) and
+  :mod:`~snnjob.results.spikestore` (``write_spikes``, ``read_spikes``): each data set's
+  columns, keys and checks over ``parquet``. With it, the only modules of :mod:`snnjob` that
+  import :mod:`pyarrow`; import them explicitly (this package does not).
 - :mod:`~snnjob.results.curves`: ``summarize_curves``, the per-step errors summed over
   shards. Plain Python.
 - :mod:`~snnjob.results.model` (with :mod:`~snnjob.results.runinfo`): ``summary.json`` typed,

@@ -1,5 +1,5 @@
-"""Parquet storage of the error curves (``OUT/curves``) and of the anytime counts
-(``OUT/anytime``): the store's second pyarrow module.
+"""``curves/`` (the error curves) and ``anytime/`` (the anytime counts): their Arrow schemas,
+writers (validation) and readers, over :mod:`snnjob.results.parquet`.
 
 One curve file per (parameter set, evaluation seed, shard), written before that shard's
 results files (a results file implies its curve), one row per step from 1 to the longest
@@ -20,10 +20,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from snnjob.atomic import write_atomic
-from snnjob.errors import RunDirError
+from snnjob.results.parquet import arrow_schema, concat, list_files, read_files, write_file
 from snnjob.results.schema import (
     ANYTIME_COLUMNS,
     ANYTIME_DIR,
@@ -33,7 +31,6 @@ from snnjob.results.schema import (
     CURVES_DIR,
     curve_file_name,
 )
-from snnjob.results.store import arrow_schema, read_table
 
 CURVE_SCHEMA = arrow_schema(CURVE_COLUMNS, CURVE_SCHEMA_VERSION)
 """Arrow schema of ``curves/*.parquet``."""
@@ -59,14 +56,13 @@ def write_curve(
     if n_images < 1 or errors.min() < 0 or errors.max() > n_images:
         raise ValueError(f"step_errors must lie within 0..n_images={n_images}")
     n = len(errors)
-    keys = (params_id, train_seed, eval_seed, shard_id)
     columns = {
-        **_shard_columns(n, *keys, first_index, n_images),
+        **_shard_columns(n, params_id, train_seed, eval_seed, shard_id, first_index, n_images),
         "step": np.arange(1, n + 1, dtype=np.int64),
         "n_images": np.full(n, n_images, dtype=np.int64),
         "n_errors": errors.astype(np.int64),
     }
-    return _write(Path(out_dir) / CURVES_DIR / curve_file_name(*keys), columns, CURVE_SCHEMA)
+    return write_file(out_dir, CURVES_DIR, pa.table(columns, schema=CURVE_SCHEMA))
 
 
 def write_anytime(
@@ -94,16 +90,15 @@ def write_anytime(
         raise ValueError(f"n_errors must lie within 0..n_images={n_images}")
     if steps.min() < n_images or steps.max() > n_images * n_steps:
         raise ValueError(f"steps_sum must lie within n_images..n_images * n_steps={n_steps}")
-    keys = (params_id, train_seed, eval_seed, shard_id)
     columns = {
-        **_shard_columns(n, *keys, first_index, n_images),
+        **_shard_columns(n, params_id, train_seed, eval_seed, shard_id, first_index, n_images),
         "threshold": thresholds,
         "n_steps": np.full(n, n_steps, dtype=np.int64),
         "n_images": np.full(n, n_images, dtype=np.int64),
         "n_errors": errors.astype(np.int64),
         "steps_sum": steps.astype(np.int64),
     }
-    return _write(Path(out_dir) / ANYTIME_DIR / curve_file_name(*keys), columns, ANYTIME_SCHEMA)
+    return write_file(out_dir, ANYTIME_DIR, pa.table(columns, schema=ANYTIME_SCHEMA))
 
 
 def _shard_columns(
@@ -116,6 +111,7 @@ def _shard_columns(
     n_images: int,
 ) -> dict[str, Any]:
     """The key columns ``curves/`` and ``anytime/`` share, repeated over ``n`` rows."""
+    curve_file_name(params_id, train_seed, eval_seed, shard_id)  # checks the keys' types
     return {
         "params_id": [params_id] * n,
         "train_seed": np.full(n, train_seed, dtype=np.int64),
@@ -126,35 +122,18 @@ def _shard_columns(
     }
 
 
-def _write(path: Path, columns: dict[str, Any], schema: pa.Schema) -> Path:
-    table = pa.table(columns, schema=schema)
-    return write_atomic(path, lambda fh: pq.write_table(table, fh))
-
-
 def read_curve_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Every curve row of a run (empty if none), sorted by params, seeds, shard and step."""
-    return _read_rows(Path(out_dir) / CURVES_DIR, CURVE_SCHEMA, "step")
+    return _read_rows(out_dir, CURVES_DIR, CURVE_SCHEMA, "step")
 
 
 def read_anytime_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """Every anytime row of a run (empty if none, e.g. a run from before ``anytime/``),
     sorted by params, seeds, shard and threshold."""
-    return _read_rows(Path(out_dir) / ANYTIME_DIR, ANYTIME_SCHEMA, "threshold")
+    return _read_rows(out_dir, ANYTIME_DIR, ANYTIME_SCHEMA, "threshold")
 
 
-def _read_rows(folder: Path, schema: pa.Schema, last: str) -> list[dict[str, Any]]:
-    if not folder.is_dir():
-        return []
-    tables = []
-    for path in sorted(folder.glob("[!.]*.parquet")):  # not the hidden temporary files
-        try:
-            tables.append(read_table(path, schema))
-        except (OSError, pa.ArrowException) as exc:
-            raise RunDirError(
-                f"cannot read {path} ({exc}); remove it and run the evaluation again"
-            ) from exc
-    if not tables:
-        return []
-    order = [(name, "ascending") for name in ("params_id", "train_seed", "eval_seed",
-                                               "shard_id", last)]  # fmt: skip
-    return pa.concat_tables(tables).sort_by(order).to_pylist()
+def _read_rows(out_dir, folder: str, schema: pa.Schema, last: str) -> list[dict[str, Any]]:
+    tables = read_files(list_files(out_dir, folder), schema)
+    order = ("params_id", "train_seed", "eval_seed", "shard_id", last)
+    return concat(tables, schema, order).to_pylist()

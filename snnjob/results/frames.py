@@ -61,9 +61,6 @@ ANYTIME_FRAME_COLUMNS = ("params_id", "recipe", "train_seed", "eval_seed", "thre
                          "mean_steps")  # fmt: skip
 """Columns of :attr:`RunResults.anytime`: one row per (simulation, threshold)."""
 
-_SPIKE_NAME_RE = re.compile(
-    r"p-(?P<params_id>.+)_t-(?P<train_seed>\d+)_s-(?P<eval_seed>\d+)\.parquet"
-)
 _SHARD_NAME_RE = re.compile(r"(?P<prefix>p-.+_t-\d+)_(?:n-\d+_)?(?P<rest>s-\d+_shard-\d+)\.parquet")
 
 
@@ -155,6 +152,7 @@ def _damaged(out: str | os.PathLike, exc: RunDirError) -> ResultsError:
     why = match[2].replace(f"Could not open Parquet input source '{path}': ", "")
     folder = path.parent.name
     name = _SHARD_NAME_RE.fullmatch(path.name)
+    again = "compute the spike statistics" if folder == SPIKES_DIR else "evaluate that shard"
     if folder == RESULTS_DIR or name is None:
         delete = "delete it"
     elif folder == PREDICTIONS_DIR:
@@ -163,8 +161,7 @@ def _damaged(out: str | os.PathLike, exc: RunDirError) -> ResultsError:
         pattern = f"{name['prefix']}_n-*_{name['rest']}.parquet"
         delete = f"delete it and {Path(out) / RESULTS_DIR / pattern}"
     return ResultsError(
-        f"{path} is damaged ({why}): {delete}, then run `{resume_command(out)}` to evaluate "
-        f"that shard again"
+        f"{path} is damaged ({why}): {delete}, then run `{resume_command(out)}` to {again} again"
     )
 
 
@@ -392,26 +389,13 @@ def _curve_frames(out, n_images: int, recipes: dict[str, str]) -> tuple[pd.DataF
 
 
 def _spike_frame(out) -> pd.DataFrame:
-    """``spikes/``: every file read by :func:`snnjob.results.spikestore.read_spikes`."""
+    """``spikes/``: every file, read by :func:`snnjob.results.spikestore.read_spike_rows`."""
     import pandas as pd
 
-    from snnjob.results.spikestore import read_spikes
+    from snnjob.results.spikestore import read_spike_rows
 
-    folder = Path(out) / SPIKES_DIR
-    rows: list[dict[str, Any]] = []
-    names = sorted(folder.glob("[!.]*.parquet")) if folder.is_dir() else []
-    for path in names:
-        match = _SPIKE_NAME_RE.fullmatch(path.name)
-        if match is None:
-            raise ResultsError(
-                f"unexpected file {path}: not a spike file written by snnjob; remove it"
-            )
-        found = read_spikes(out, match["params_id"], int(match["train_seed"]),
-                            int(match["eval_seed"]))  # fmt: skip
-        if found is None:
-            raise ResultsError(
-                f"{path} is damaged (not a readable spike-statistics file): delete it, then "
-                f"run `{resume_command(out)}` to compute the spike statistics again"
-            )
-        rows += found
+    try:
+        rows = read_spike_rows(out)
+    except RunDirError as exc:
+        raise _damaged(out, exc) from None
     return pd.DataFrame(rows, columns=[c.name for c in SPIKE_COLUMNS])

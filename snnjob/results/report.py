@@ -215,6 +215,8 @@ def engine_line(engine: EngineInfo) -> str:
     """One line: the engine that ran and its self-checks against NengoDL (with their cost)."""
     used = ", ".join(engine.used or (engine.requested,))
     cores = f" ({', '.join(engine.cores)})" if engine.cores else ""
+    if engine.fallback:
+        cores += f" ({engine.requested} asked for; {engine.fallback})"
     checks = engine.checks
     if not checks:
         return f"**Engine**: {used}{cores}"

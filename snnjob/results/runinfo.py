@@ -57,6 +57,7 @@ class EngineInfo:
     contract: EngineContract | None = optional()
     checks: tuple[CheckRow, ...] = ()
     check_wall_time_s: float = 0.0
+    fallback: str | None = optional()  # why the network ran on nengo_dl instead of compiled
 
 
 @dataclass(frozen=True, kw_only=True)

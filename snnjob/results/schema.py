@@ -1,21 +1,30 @@
-"""The single description of every column written under ``OUT/results`` and ``OUT/predictions``.
+"""The single description of every column of the run's Parquet data sets (``OUT/results``,
+``predictions``, ``curves``, ``anytime``, ``spikes``).
 
-Plain Python (no :mod:`pyarrow`): :mod:`snnjob.results.store` builds the Parquet schemas from
-:data:`SHARD_COLUMNS` and :data:`PREDICTION_COLUMNS`, and :func:`columns_markdown` renders the
-same tuples as the column tables of docs/results-format.md. Also here: what identifies a sweep point
-(:class:`PointKey`) and the canonical shard file names.
+Plain Python (no :mod:`pyarrow`): :mod:`snnjob.results.parquet` builds the Parquet schemas from
+these tuples, and :func:`columns_markdown` renders them as the column tables of
+docs/results-format.md. What identifies a point and a file (:class:`PointKey`, the file
+names) is defined in :mod:`snnjob.results.keys` and re-exported here.
 """
 
 from __future__ import annotations
 
-import numbers
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-# Folders (inside the run's output folder) of the per-shard results files and of the
-# per-image predictions files; the run-folder layout is defined in :mod:`snnjob.rundir`.
+# What identifies a point, a shard and a file: defined in keys.py, known by their users as here.
+from snnjob.results.keys import (  # noqa: F401  (re-exported)
+    CURVE_FIELDS,
+    FILE_KEYS,
+    POINT_FIELDS,
+    PointKey,
+    as_int,
+    curve_file_name,
+    parse_shard_file_name,
+    shard_file_name,
+)
+
+# Folders (inside the run's output folder) of the data sets; the run-folder layout is defined
+# in :mod:`snnjob.rundir`.
 from snnjob.rundir import ANYTIME as ANYTIME_DIR
 from snnjob.rundir import CURVES as CURVES_DIR
 from snnjob.rundir import PREDICTIONS as PREDICTIONS_DIR
@@ -31,6 +40,7 @@ __all__ = [
     "CURVE_COLUMNS",
     "CURVE_FIELDS",
     "CURVE_SCHEMA_VERSION",
+    "FILE_KEYS",
     "curve_file_name",
     "POINT_FIELDS",
     "PREDICTIONS_DIR",
@@ -58,11 +68,6 @@ CURVE_SCHEMA_VERSION = "curve-v1"
 """Schema version of ``curves/*.parquet``."""
 ANYTIME_SCHEMA_VERSION = "anytime-v1"
 """Schema version of ``anytime/*.parquet``."""
-
-POINT_FIELDS = ("params_id", "train_seed", "n_steps", "eval_seed")
-"""Columns that identify a sweep point (the fields of :class:`PointKey`)."""
-CURVE_FIELDS = ("params_id", "train_seed", "eval_seed")
-"""Columns that identify one simulation of the test set (a curve): a point without n_steps."""
 
 
 @dataclass(frozen=True)
@@ -259,159 +264,3 @@ COLUMNS[SPIKES_DIR] = SPIKE_COLUMNS
 SCHEMA_VERSIONS[SPIKES_DIR] = SPIKE_SCHEMA_VERSION
 __all__ += ["SPIKES_DIR", "SPIKE_COLUMNS", "SPIKE_COLUMNS_V1", "SPIKE_HIST_BINS",
             "SPIKE_SCHEMA_V1_VERSION", "SPIKE_SCHEMA_VERSION"]  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------------
-# Keys and file names
-# --------------------------------------------------------------------------------------------
-
-_PARAMS_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_SHARD_NAME_RE = re.compile(
-    r"p-(?P<params_id>.+)_t-(?P<train_seed>\d+)_n-(?P<n_steps>\d+)_s-(?P<eval_seed>\d+)"
-    r"_shard-(?P<shard_id>\d+)\.parquet"
-)
-
-
-def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """Return ``value`` as a Python int, refusing bools, floats and strings.
-
-    Integer-like numpy scalars (registered as :class:`numbers.Integral`) are accepted.
-    Shared by the submodules of :mod:`snnjob.results`; raises ``TypeError`` for a wrong
-    type and ``ValueError`` for a value below ``minimum``.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class PointKey:
-    """Identity of one evaluation point of a sweep.
-
-    Parameters
-    ----------
-    params_id : str
-        Id of the trained parameter set. Must be filesystem-safe: 1-128 characters from
-        ``A-Z a-z 0-9 . _ -``, starting with a letter or digit.
-    train_seed : int
-        Seed of the training run (>= 0).
-    n_steps : int
-        Simulation timesteps per test image (>= 1).
-    eval_seed : int
-        Seed of the spiking evaluation (>= 0).
-
-    Raises
-    ------
-    TypeError
-        If an integer field is not an integer (bools and floats are refused).
-    ValueError
-        If ``params_id`` is not filesystem-safe or an integer is out of range.
-
-    Integer-like numpy scalars are converted to Python ints, so keys built from arrays and
-    from Python values compare equal.
-    """
-
-    params_id: str
-    train_seed: int
-    n_steps: int
-    eval_seed: int
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.params_id, str) or not _PARAMS_ID_RE.fullmatch(self.params_id):
-            raise ValueError(
-                f"params_id must be 1-128 characters from A-Z a-z 0-9 . _ - starting with a "
-                f"letter or digit, got {self.params_id!r}"
-            )
-        object.__setattr__(self, "train_seed", as_int(self.train_seed, "train_seed", minimum=0))
-        object.__setattr__(self, "n_steps", as_int(self.n_steps, "n_steps", minimum=1))
-        object.__setattr__(self, "eval_seed", as_int(self.eval_seed, "eval_seed", minimum=0))
-
-    @property
-    def slug(self) -> str:
-        """str: Deterministic filesystem-safe name of the point.
-
-        ``p-<params_id>_t-<train_seed>_n-<n_steps>_s-<eval_seed>``, e.g. ``p-base_t-0_n-50_s-3``.
-        """
-        return f"p-{self.params_id}_t-{self.train_seed}_n-{self.n_steps}_s-{self.eval_seed}"
-
-    @classmethod
-    def from_mapping(cls, row: Mapping[str, Any]) -> PointKey:
-        """Build the key from a mapping holding (at least) the :data:`POINT_FIELDS`.
-
-        Parameters
-        ----------
-        row : Mapping[str, Any]
-            For example one shard row of :func:`snnjob.results.store.read_shard_rows`.
-
-        Returns
-        -------
-        PointKey
-        """
-        return cls(**{name: row[name] for name in POINT_FIELDS})
-
-    def as_dict(self) -> dict[str, Any]:
-        """The :data:`POINT_FIELDS` as a dict (also how the key is written to JSON)."""
-        return {name: getattr(self, name) for name in POINT_FIELDS}
-
-
-def shard_file_name(point: PointKey, shard_id: int) -> str:
-    """Return the file name of one shard (same in ``results/`` and ``predictions/``).
-
-    Parameters
-    ----------
-    point : PointKey
-        The sweep point.
-    shard_id : int
-        Shard index (>= 0).
-
-    Returns
-    -------
-    str
-        ``"<point.slug>_shard-<shard_id zero-padded to 5 digits>.parquet"``.
-    """
-    if not isinstance(point, PointKey):
-        raise TypeError(f"point must be a PointKey, got {type(point).__name__}")
-    shard_id = as_int(shard_id, "shard_id", minimum=0)
-    return f"{point.slug}_shard-{shard_id:05d}.parquet"
-
-
-def parse_shard_file_name(name: str) -> tuple[PointKey, int] | None:
-    """Inverse of :func:`shard_file_name`.
-
-    Parameters
-    ----------
-    name : str
-        A file name (not a path).
-
-    Returns
-    -------
-    tuple[PointKey, int] or None
-        The point and shard id, or ``None`` if ``name`` is not a canonical shard file name.
-    """
-    match = _SHARD_NAME_RE.fullmatch(name)
-    if match is None:
-        return None
-    try:
-        point = PointKey(
-            params_id=match["params_id"],
-            train_seed=int(match["train_seed"]),
-            n_steps=int(match["n_steps"]),
-            eval_seed=int(match["eval_seed"]),
-        )
-        shard_id = int(match["shard_id"])
-    except (TypeError, ValueError):
-        return None
-    if shard_file_name(point, shard_id) != name:  # e.g. leading zeros: not canonical
-        return None
-    return point, shard_id
-
-
-def curve_file_name(params_id: str, train_seed: int, eval_seed: int, shard_id: int) -> str:
-    """File name of one shard's curve: ``p-<id>_t-<train seed>_s-<eval seed>_shard-NNNNN``."""
-    point = PointKey(params_id, train_seed, 1, eval_seed)  # validates the fields
-    shard_id = as_int(shard_id, "shard_id", minimum=0)
-    slug = f"p-{point.params_id}_t-{point.train_seed}_s-{point.eval_seed}"
-    return f"{slug}_shard-{shard_id:05d}.parquet"

@@ -14,8 +14,7 @@ atomically. :func:`spike_rows` turns a :class:`~snnjob.messages.SpikeCounts` int
   :data:`~snnjob.results.schema.SPIKE_HIST_BINS` equal bins from 0 to the highest rate
   (schema ``spikes-v2``). Files of schema ``spikes-v1`` (without it) are still read.
 
-With :mod:`~snnjob.results.store` and :mod:`~snnjob.results.curvestore`, one of the three
-modules that import pyarrow.
+Files are written, listed and read by :mod:`snnjob.results.parquet`.
 """
 
 from __future__ import annotations
@@ -26,12 +25,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from snnjob.architecture import NetSpec
-from snnjob.atomic import write_atomic
 from snnjob.errors import RunDirError
 from snnjob.messages import SpikeCounts
+from snnjob.results.keys import FILE_KEYS, file_name, parse_file_name
+from snnjob.results.parquet import arrow_schema, list_files, read_files, write_file
 from snnjob.results.schema import (
     SPIKE_COLUMNS,
     SPIKE_COLUMNS_V1,
@@ -39,21 +38,20 @@ from snnjob.results.schema import (
     SPIKE_SCHEMA_V1_VERSION,
     SPIKE_SCHEMA_VERSION,
     SPIKES_DIR,
-    PointKey,
 )
-from snnjob.results.store import arrow_schema, read_table
 
 SPIKE_SCHEMA = arrow_schema(SPIKE_COLUMNS, SPIKE_SCHEMA_VERSION)
 """Arrow schema of ``spikes/*.parquet``."""
 SPIKE_SCHEMA_V1 = arrow_schema(SPIKE_COLUMNS_V1, SPIKE_SCHEMA_V1_VERSION)
 """Arrow schema of the ``spikes/*.parquet`` files written before the rate histogram."""
+SPIKE_SCHEMAS = (SPIKE_SCHEMA, SPIKE_SCHEMA_V1)
+"""The schemas ``spikes/`` files are read with, newest first."""
 PERCENTILES = (5, 25, 50, 75, 95)
 
 
 def spike_file_name(params_id: str, train_seed: int, eval_seed: int) -> str:
     """``p-<id>_t-<train seed>_s-<eval seed>.parquet`` (the fields are validated)."""
-    point = PointKey(params_id, train_seed, 1, eval_seed)
-    return f"p-{point.params_id}_t-{point.train_seed}_s-{point.eval_seed}.parquet"
+    return file_name({"params_id": params_id, "train_seed": train_seed, "eval_seed": eval_seed})
 
 
 def spike_rows(
@@ -98,12 +96,7 @@ def spike_rows(
 
 def write_spikes(out_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
     """Write one (parameter set, evaluation seed)'s rows atomically; return the path."""
-    keys = {(r["params_id"], r["train_seed"], r["eval_seed"]) for r in rows}
-    if len(keys) != 1:
-        raise ValueError(f"rows must be of one parameter set and evaluation seed, got {keys}")
-    table = pa.Table.from_pylist(rows, schema=SPIKE_SCHEMA)
-    path = Path(out_dir) / SPIKES_DIR / spike_file_name(*keys.pop())
-    return write_atomic(path, lambda fh: pq.write_table(table, fh))
+    return write_file(out_dir, SPIKES_DIR, pa.Table.from_pylist(rows, schema=SPIKE_SCHEMA))
 
 
 def read_spikes(
@@ -115,11 +108,17 @@ def read_spikes(
     path = Path(out_dir) / SPIKES_DIR / spike_file_name(params_id, train_seed, eval_seed)
     if not path.is_file():
         return None
-    for schema in (SPIKE_SCHEMA, SPIKE_SCHEMA_V1):
-        try:
-            return read_table(path, schema).to_pylist()
-        except RunDirError:  # another schema version: try the older one
-            continue
-        except (OSError, ValueError, pa.ArrowException):
-            return None
-    return None
+    try:
+        (table,) = read_files({path: parse_file_name(path.name, FILE_KEYS[SPIKES_DIR])},
+                              SPIKE_SCHEMAS)  # fmt: skip
+    except RunDirError:  # unreadable, another schema, other keys inside
+        return None
+    return table.to_pylist()
+
+
+def read_spike_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every row of ``spikes/`` (empty if none), file by file in name order; ``spikes-v1``
+    rows without the histogram columns. Raises :class:`RunDirError` for a file that cannot
+    be read, holds another schema or is not an snnjob file."""
+    tables = read_files(list_files(out_dir, SPIKES_DIR), SPIKE_SCHEMAS)
+    return [row for table in tables for row in table.to_pylist()]

@@ -1,11 +1,10 @@
-"""Parquet storage of shard results and predictions (with :mod:`snnjob.results.curvestore`,
-the only pyarrow I/O of :mod:`snnjob`).
+"""``results/`` (one row per shard) and ``predictions/`` (one row per image): their Arrow
+schemas, ``write_shard``, ``completed_shards`` and the readers.
 
 The columns are described once, in :mod:`snnjob.results.schema`; this module turns them into
-:data:`SHARD_SCHEMA` and :func:`prediction_schema` (each field's ``description`` metadata and
-the schema metadata ``{"snnjob.schema": <version>}`` included), writes shard files atomically
-and reads them back. Rows and predictions are validated (before anything is written) by
-:mod:`snnjob.results.rows`. See :mod:`snnjob.results` for the folder layout and write order.
+:data:`SHARD_SCHEMA` and :func:`prediction_schema`. Rows and predictions are validated (before
+anything is written) by :mod:`snnjob.results.rows`; files are written, listed and read by
+:mod:`snnjob.results.parquet`. See :mod:`snnjob.results` for the folder layout and write order.
 """
 
 from __future__ import annotations
@@ -15,17 +14,23 @@ import functools
 import os
 import warnings
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from snnjob.atomic import is_tmp_name, write_atomic
 from snnjob.errors import RunDirError
-from snnjob.results.arrow import arrow_schema, check_schema, read_table  # noqa: F401
+from snnjob.results.parquet import (
+    arrow_schema,
+    concat,
+    list_files,
+    map_files,
+    read_files,
+    read_footer,
+    read_schema,
+    write_file,
+)
 from snnjob.results.rows import ROW_KEY_FIELDS, check_predictions, normalize_row
 from snnjob.results.schema import (
     POINT_FIELDS,
@@ -33,26 +38,21 @@ from snnjob.results.schema import (
     PREDICTION_SCHEMA_VERSION,
     PREDICTIONS_DIR,
     RESULTS_DIR,
-    SCHEMA_METADATA_KEY,
     SHARD_COLUMNS,
     SHARD_SCHEMA_VERSION,
     PointKey,
-    parse_shard_file_name,
     shard_file_name,
 )
 
 __all__ = [
     "prediction_schema",
     "SHARD_SCHEMA",
-    "arrow_schema",
     "completed_shards",
     "read_predictions",
     "read_results",
     "read_shard_rows",
     "write_shard",
 ]
-
-_MAX_READ_THREADS = 16
 
 SHARD_SCHEMA = arrow_schema(SHARD_COLUMNS, SHARD_SCHEMA_VERSION)
 """Arrow schema of ``results/*.parquet``; columns: :data:`snnjob.results.schema.SHARD_COLUMNS`."""
@@ -63,13 +63,6 @@ def prediction_schema(n_classes: int) -> pa.Schema:
     """Arrow schema of ``predictions/*.parquet`` for a dataset of ``n_classes`` classes;
     columns: :data:`snnjob.results.schema.PREDICTION_COLUMNS`."""
     return arrow_schema(PREDICTION_COLUMNS, PREDICTION_SCHEMA_VERSION, n_classes)
-
-
-_VERSION_KEY = SCHEMA_METADATA_KEY.encode()
-
-
-def _write_parquet_atomic(path: Path, table: pa.Table) -> Path:
-    return write_atomic(path, lambda fh: pq.write_table(table, fh))
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,16 +139,13 @@ def write_shard(
     RunDirError
         If the output folder cannot be written.
     """
-    name = shard_file_name(point, shard_id)
+    shard_file_name(point, shard_id)  # a PointKey and a shard id, checked before anything
     full_row = normalize_row(point, int(shard_id), row)
     results = pa.Table.from_pylist([full_row], schema=SHARD_SCHEMA)
-    pred_table = None
     if predictions is not None:
-        pred_table = _predictions_table(point, int(shard_id), full_row, predictions)
-    out_dir = Path(out_dir)
-    if pred_table is not None:
-        _write_parquet_atomic(out_dir / PREDICTIONS_DIR / name, pred_table)
-    return _write_parquet_atomic(out_dir / RESULTS_DIR / name, results)
+        table = _predictions_table(point, int(shard_id), full_row, predictions)
+        write_file(out_dir, PREDICTIONS_DIR, table)
+    return write_file(out_dir, RESULTS_DIR, results)
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,66 +153,22 @@ def write_shard(
 # --------------------------------------------------------------------------------------------
 
 
-def _list_shard_files(folder: Path, *, clean_tmp: bool = False) -> dict[tuple[PointKey, int], Path]:
-    """Map (point, shard_id) to the shard files in ``folder`` (empty if it does not exist).
-
-    Hidden files are skipped (leftover temp files are deleted when ``clean_tmp``). Any other
-    ``*.parquet`` file whose name is not a canonical shard file name is an error.
-    """
-    if not folder.exists():
-        return {}
-    if not folder.is_dir():
-        raise RunDirError(f"{folder} is not a folder; choose another output folder")
-    found: dict[tuple[PointKey, int], Path] = {}
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        raise RunDirError(f"cannot list {folder}: {exc}") from exc
-    for entry in entries:
-        if entry.name.startswith("."):
-            if clean_tmp and is_tmp_name(entry.name):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-            continue
-        if not entry.name.endswith(".parquet"):
-            continue
-        parsed = parse_shard_file_name(entry.name)
-        if parsed is None:
-            raise RunDirError(
-                f"unexpected file {entry.path}: not a shard file written by snnjob; remove it "
-                f"or choose another output folder"
-            )
-        found[parsed] = Path(entry.path)
-    return found
+def _shard_files(out_dir: str | os.PathLike, folder: str, *, clean_tmp: bool = False) -> dict:
+    """``list_files``, keyed by (point, shard_id) too: ``{(point, shard_id): (path, keys)}``."""
+    return {
+        (PointKey.from_mapping(keys), keys["shard_id"]): (path, keys)
+        for path, keys in list_files(out_dir, folder, clean_tmp=clean_tmp).items()
+    }
 
 
 def _probe_results_file(path: Path) -> None:
     """Check a results file's Parquet footer: readable, SHARD_SCHEMA and exactly one row."""
-    metadata = pq.read_metadata(path)
-    check_schema(metadata.schema.to_arrow_schema(), SHARD_SCHEMA, path)
-    if metadata.num_rows != 1:
+    rows = read_footer(path, SHARD_SCHEMA).num_rows
+    if rows != 1:
         raise RunDirError(
-            f"{path} holds {metadata.num_rows} rows instead of one; the folder was modified by "
-            f"hand: remove the file or choose another output folder"
+            f"{path} holds {rows} rows instead of one; the folder was modified by hand: remove "
+            f"the file or choose another output folder"
         )
-
-
-def _map_files(func, paths: list[Path]) -> list[tuple[Any, Exception | None]]:
-    """``func(path)`` for each path, in threads (I/O bound); collects Arrow and OS errors.
-
-    Other exceptions (e.g. :class:`RunDirError` for a foreign schema) propagate.
-    """
-
-    def call(path: Path) -> tuple[Any, Exception | None]:
-        try:
-            return func(path), None
-        except (pa.ArrowException, OSError) as exc:
-            return None, exc
-
-    if not paths:
-        return []
-    with ThreadPoolExecutor(max_workers=min(_MAX_READ_THREADS, len(paths))) as pool:
-        return list(pool.map(call, paths))
 
 
 def completed_shards(out_dir: str | os.PathLike) -> set[tuple[PointKey, int]]:
@@ -249,13 +195,11 @@ def completed_shards(out_dir: str | os.PathLike) -> set[tuple[PointKey, int]]:
         If the folder holds files of a different run or foreign ``*.parquet`` files, or
         cannot be read.
     """
-    out_dir = Path(out_dir)
-    _list_shard_files(out_dir / PREDICTIONS_DIR, clean_tmp=True)
-    files = _list_shard_files(out_dir / RESULTS_DIR, clean_tmp=True)
+    list_files(out_dir, PREDICTIONS_DIR, clean_tmp=True)
+    files = _shard_files(out_dir, RESULTS_DIR, clean_tmp=True)
     done: set[tuple[PointKey, int]] = set()
-    for (key, path), (_, exc) in zip(
-        files.items(), _map_files(_probe_results_file, [*files.values()])
-    ):
+    paths = [path for path, _ in files.values()]
+    for key, path, (_, exc) in zip(files, paths, map_files(_probe_results_file, paths)):
         if exc is None:
             done.add(key)
             continue
@@ -267,32 +211,6 @@ def completed_shards(out_dir: str | os.PathLike) -> set[tuple[PointKey, int]]:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     return done
-
-
-def _read_all(files: Mapping[tuple[PointKey, int], Path], schema: pa.Schema) -> pa.Table:
-    """Read and concatenate shard files, checking that each holds the shard its name says."""
-    tables = []
-    for (key, path), (table, exc) in zip(
-        files.items(), _map_files(lambda p: read_table(p, schema), [*files.values()])
-    ):
-        if exc is not None:
-            raise RunDirError(
-                f"cannot read {path} ({exc}); run the evaluation again to redo that shard"
-            ) from exc
-        point, shard_id = key
-        expected = point.as_dict()
-        expected["shard_id"] = shard_id
-        for name, value in expected.items():
-            found = table.column(name).unique().to_pylist()
-            if found != [value]:
-                raise RunDirError(
-                    f"{path} holds {name} {found}, but its name says {value!r}; the folder was "
-                    f"modified by hand: remove the file or choose another output folder"
-                )
-        tables.append(table)
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables).replace_schema_metadata(schema.metadata)
 
 
 def read_results(out_dir: str | os.PathLike) -> pa.Table:
@@ -314,8 +232,8 @@ def read_results(out_dir: str | os.PathLike) -> pa.Table:
     RunDirError
         If a file cannot be read or holds a different schema.
     """
-    table = _read_all(_list_shard_files(Path(out_dir) / RESULTS_DIR), SHARD_SCHEMA)
-    return table.sort_by([(name, "ascending") for name in ROW_KEY_FIELDS])
+    tables = read_files(list_files(out_dir, RESULTS_DIR), SHARD_SCHEMA)
+    return concat(tables, SHARD_SCHEMA, ROW_KEY_FIELDS)
 
 
 def read_predictions(out_dir: str | os.PathLike) -> pa.Table:
@@ -340,21 +258,20 @@ def read_predictions(out_dir: str | os.PathLike) -> pa.Table:
     RunDirError
         If a file cannot be read or holds a different schema.
     """
-    out_dir = Path(out_dir)
-    done = _list_shard_files(out_dir / RESULTS_DIR)
-    preds = _list_shard_files(out_dir / PREDICTIONS_DIR)
-    files = {k: path for k, path in preds.items() if k in done}
-    n_classes = 0  # no file: an empty table
-    if files:
-        path = next(iter(files.values()))
-        try:
-            n_classes = pq.read_schema(path).field("output").type.list_size
-        except (pa.ArrowException, OSError, KeyError, AttributeError) as exc:
-            raise RunDirError(
-                f"cannot read {path} ({exc}); run the evaluation again to redo that shard"
-            ) from exc
-    table = _read_all(files, prediction_schema(n_classes))
-    return table.sort_by([(name, "ascending") for name in (*POINT_FIELDS, "image_index")])
+    done = _shard_files(out_dir, RESULTS_DIR)
+    files = dict(v for k, v in _shard_files(out_dir, PREDICTIONS_DIR).items() if k in done)
+    # K, the number of classes, from the first file's output column (no file: K = 0)
+    schema = prediction_schema(_n_classes(read_schema(next(iter(files)))) if files else 0)
+    tables = read_files(files, schema)
+    return concat(tables, schema, (*POINT_FIELDS, "image_index"))
+
+
+def _n_classes(schema: pa.Schema) -> int:
+    """The size of a predictions file's ``output`` column (0 if it has none: refused later)."""
+    try:
+        return schema.field("output").type.list_size
+    except (KeyError, AttributeError):
+        return 0
 
 
 def read_shard_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
