@@ -24,6 +24,7 @@ from snnjob.config import JobConfig
 from snnjob.errors import SnnjobError
 from snnjob.messages import ShardOutcome, WorkerStats
 from snnjob.plan import ShardTask
+from snnjob.results.runinfo import FirstShard
 from snnjob.scheduler import Scheduler
 
 
@@ -105,19 +106,19 @@ class EvalService:
 
     def first_shard(
         self, workers: list[WorkerStats], outcome: ShardOutcome, at: float, since: float
-    ) -> dict[str, float | None]:
+    ) -> FirstShard:
         """Where the latency of a sweep's first shard (landed at ``at``, submitted at
         ``since``, both ``time.time()``) went: worker start, imports, build, first minibatch."""
         worker = next((s for s in workers if s.pid == outcome.pid), None)
         started = (worker.ready_at - worker.import_s - self.started_at) if worker else None
-        return {
-            "latency_s": at - since,
-            "worker_start_s": started,
-            "imports_s": worker.import_s if worker else None,
-            "simulator_build_s": outcome.build_time_s,
-            "first_minibatch_s": outcome.result.first_batch_s,
-            "shard_simulation_s": outcome.result.wall_time_s,
-        }
+        return FirstShard(
+            latency_s=at - since,
+            worker_start_s=started,
+            imports_s=worker.import_s if worker else None,
+            simulator_build_s=outcome.build_time_s,
+            first_minibatch_s=outcome.result.first_batch_s,
+            shard_simulation_s=outcome.result.wall_time_s,
+        )
 
     def release(self, stats: list[WorkerStats] | None = None) -> None:
         """Stop the idle workers, keeping their counters (``stats``, as just read by

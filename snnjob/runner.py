@@ -109,9 +109,9 @@ def run_job(
                     ready_s = time.perf_counter() - t_start
                     # trainings still to come: idle workers must not hold the CPUs that
                     # waiting training actors need (a full cluster would deadlock)
-                    stats = run_sweep(cfg, run, [pset], service, progress=progress,
-                                      release=len(psets) < expected)  # fmt: skip
-                    sweeps.append(sweep_stats(pset, ready_s, stats))
+                    sweeps.append(run_sweep(cfg, run, pset, service, ready_s=ready_s,
+                                            progress=progress,
+                                            release=len(psets) < expected))  # fmt: skip
             order = [r.name for r in recipes]
             psets.sort(key=lambda p: (_rank(order, p.recipe), _rank(cfg.train.seeds, p.train_seed)))
             timings = merge_sweeps(sweeps)
@@ -142,12 +142,6 @@ def build_summary(
     summary = replace(results, params=tuple(_describe(p) for p in psets), **sections)
     summary = label_recipes(summary, {p.id: p.recipe for p in psets}, [r.name for r in recipes])
     return replace(summary, recipes=summarize_recipes(summary, [r.as_dict() for r in recipes]))
-
-
-def sweep_stats(pset: ParamSet, ready_s: float, stats: dict[str, Any]) -> SweepStats:
-    """One parameter set's :func:`~snnjob.sweep.run_sweep` statistics, typed."""
-    data = {"recipe": pset.recipe, "train_seed": pset.train_seed, "ready_s": ready_s, **stats}
-    return from_json(SweepStats, data, f"sweep statistics of {pset.id}")
 
 
 def engine_summary(

@@ -188,3 +188,52 @@ def test_the_documented_one_liners_run_and_agree(run):
     assert found["anytime"].num_rows == len(read_anytime_rows(run))
     assert found["spikes"].column_names == ["params_id", "layer", "mean_rate_hz"]
     assert found["spikes"].num_rows == len(read_spike_rows(run))
+
+
+def _sorted_rows(table, folder: str) -> list[dict]:
+    return table.sort_by([(k, "ascending") for k in SORT[folder]]).to_pylist()
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_duckdb_reads_each_folder_by_a_glob(run, folder):
+    import duckdb  # a dev dependency (pyproject.toml), in the locked environment
+
+    expected = READERS[folder](run)
+    con = duckdb.connect()
+    table = con.sql(f"SELECT * FROM read_parquet('{run / folder}/*.parquet')").fetch_arrow_table()
+    assert table.schema.names == [c.name for c in COLUMNS[folder]]
+    assert _sorted_rows(table, folder) == sorted(
+        expected, key=lambda r: tuple(r[k] for k in SORT[folder])
+    )
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_polars_reads_each_folder_by_a_glob(run, folder):
+    import polars as pl
+
+    expected = READERS[folder](run)
+    frame = pl.read_parquet(f"{run / folder}/*.parquet")
+    assert frame.columns == [c.name for c in COLUMNS[folder]]
+    assert _sorted_rows(frame.to_arrow(), folder) == sorted(
+        expected, key=lambda r: tuple(r[k] for k in SORT[folder])
+    )
+
+
+def test_the_documented_duckdb_and_polars_lines_run_and_agree(run):
+    import duckdb
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "results-format.md").read_text()
+    section = doc.split("\n## Reading the folders with pandas", 1)[1]
+    sql = section.split("```sql\n", 1)[1].split("```", 1)[0].replace("OUT/", f"{run}/")
+    by_steps = duckdb.connect().sql(sql).fetchall()
+    rows = read_results(run).to_pylist()
+    for n_steps, error in by_steps:
+        shards = [r for r in rows if r["n_steps"] == n_steps]
+        want = sum(r["n_errors"] for r in shards) / sum(r["n_images"] for r in shards)
+        assert error == pytest.approx(want)
+    assert [n for n, _ in by_steps] == sorted({r["n_steps"] for r in rows})
+    blocks = [b.split("```", 1)[0] for b in section.split("```python\n")[1:]]
+    code = next(b for b in blocks if b.startswith("import polars"))
+    found: dict = {}
+    exec(code.replace('"OUT/', f'"{run}/'), found)  # noqa: S102  (our own documentation)
+    assert found["shards"].height == len(rows)

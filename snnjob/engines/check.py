@@ -16,10 +16,15 @@ spike does: a wrong number, not a rounding).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from snnjob.errors import SnnjobError
 from snnjob.messages import EngineCheck
+
+if TYPE_CHECKING:
+    from snnjob.results.runinfo import CheckRow
 
 CONTRACT_AGREEMENT = 0.9995
 """Fraction of images whose predictions the engines must share."""
@@ -76,11 +81,13 @@ def verify(check: EngineCheck, *, what: str) -> None:
     )  # fmt: skip
 
 
-def check_row(check: EngineCheck, **keys) -> dict:
+def check_row(check: EngineCheck, **keys) -> CheckRow:
     """One self-check as a ``summary.json`` row (``keys``: which parameter set and seed)."""
-    return {
-        **keys, "n_images": check.n_images, "n_steps": check.n_steps,
-        "mismatches": {str(t): k for t, k in check.mismatches.items()},
-        "max_abs_diff": check.max_abs_diff, "output_scale": check.output_scale,
-        "wall_time_s": check.wall_time_s,
-    }  # fmt: skip
+    from snnjob.results.runinfo import CheckRow
+
+    return CheckRow(
+        **keys, n_images=check.n_images, n_steps=check.n_steps,
+        mismatches={str(t): k for t, k in check.mismatches.items()},
+        max_abs_diff=check.max_abs_diff, output_scale=check.output_scale,
+        wall_time_s=check.wall_time_s,
+    )  # fmt: skip
