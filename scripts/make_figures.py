@@ -16,11 +16,9 @@ is drawn from and how. ``tests/test_docs.py`` checks that the docs show exactly 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -29,21 +27,24 @@ if str(ROOT) not in sys.path:
 DOCS = ROOT / "docs"
 MEASURED = DOCS / "measured"
 
+from snnjob.results.model import RunSummary  # noqa: E402  (after the sys.path line above)
+from snnjob.results.summary import load_summary  # noqa: E402
 
-def _error_vs_steps(path: Path, summary: Mapping[str, Any]) -> Path:
+
+def _error_vs_steps(path: Path, summary: RunSummary) -> Path:
     from snnjob.plots import plot_error_vs_steps
 
     return plot_error_vs_steps(path, summary)
 
 
-def _spike_rates(path: Path, summary: Mapping[str, Any]) -> Path:
+def _spike_rates(path: Path, summary: RunSummary) -> Path:
     from snnjob.plots import plot_spike_rates
 
-    return plot_spike_rates(path, summary["spikes"])
+    return plot_spike_rates(path, summary.spikes)
 
 
 # figure (relative to docs/) -> (measured file in docs/measured/, drawing function)
-FIGURES: dict[str, tuple[str, Callable[[Path, Mapping[str, Any]], Path]]] = {
+FIGURES: dict[str, tuple[str, Callable[[Path, RunSummary], Path]]] = {
     # the `quick` sweep: n_steps 10, 20, 30 x evaluation seeds 0, 1, 2 (docs/measured.md)
     "sweep_error_vs_steps.png": ("sweep-summary.json", _error_vs_steps),
     "sweep_spike_rates.png": ("sweep-summary.json", _spike_rates),
@@ -54,7 +55,7 @@ def make_figures(out: Path = DOCS, measured: Path = MEASURED) -> list[Path]:
     """Draw every figure of :data:`FIGURES` into ``out``; return the paths written."""
     written = []
     for name, (source, draw) in FIGURES.items():
-        summary = json.loads((measured / source).read_text())
+        summary = load_summary(measured / source)  # checked and typed, any schema version
         written.append(Path(draw(Path(out) / name, summary)))
     return written
 
