@@ -24,6 +24,10 @@ from snnjob.rundir import RunDir
 REFERENCE_PRESET = "seed"  # the throughputs below were measured on it, with MNIST
 EVAL_IMAGE_STEPS_PER_CPU_S = {"compiled": 6357.0, "nengo_dl": 648.0}  # engine_stream1, plain/2
 TRAIN_IMAGES_PER_CPU_S = 184.0  # snnjob_train 368.7 images/s on 2 CPUs
+# Seconds before the first shard runs, whatever the network: Ray's start, the workers'
+# imports and simulator builds (snnjob_ray2: total_s 25.7 - run_s 13.2, rounded). Not scaled by the
+# network's size, so a small network's estimate is not "<1 s".
+STARTUP_S = 13.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ class DryRun:
         return ModelConfig(preset=REFERENCE_PRESET).net.macs_per_image_step() / macs
 
     def estimate_s(self) -> dict[str, float]:
-        """Rough seconds for training, evaluation and the NengoDL self-check on ``cpus``."""
+        """Rough seconds for start-up, training, evaluation and the NengoDL self-check on
+        ``cpus`` (start-up: once per run, on any number of CPUs)."""
         train_cpu_s = sum(
             self.epochs * self.n_train / (TRAIN_IMAGES_PER_CPU_S * self._scale(n.macs))
             for n in self.networks
@@ -92,6 +97,7 @@ class DryRun:
             nengo = EVAL_IMAGE_STEPS_PER_CPU_S["nengo_dl"]
             check_cpu_s = sum(sample / (nengo * self._scale(n.macs)) for n in self.networks)
         return {
+            "startup_s": STARTUP_S,
             "train_s": train_cpu_s / self.cpus,
             "eval_s": eval_cpu_s / self.cpus,
             "check_s": check_cpu_s / self.cpus,
@@ -114,9 +120,9 @@ class DryRun:
             f"{self.shard_size} images",
             f"  image-steps   {self.image_steps:,} (each simulation runs "
             f"{max(self.n_steps)} steps once, read at every n_steps)",
-            f"  estimate      about {_duration(total)} on {self.cpus} CPU(s): training "
-            f"{_duration(est['train_s'])}, evaluation {_duration(est['eval_s'])}, "
-            f"NengoDL self-check {_duration(est['check_s'])}",
+            f"  estimate      about {_duration(total)} on {self.cpus} CPU(s): start-up "
+            f"{_duration(est['startup_s'])}, training {_duration(est['train_s'])}, evaluation "
+            f"{_duration(est['eval_s'])}, NengoDL self-check {_duration(est['check_s'])}",
             "                (from throughput measured on a 2-core reference machine; "
             "machines differ by 1.5-3x)",
         ]

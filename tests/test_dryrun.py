@@ -55,6 +55,20 @@ def test_the_estimate_scales_with_work_and_cpus(mnist_dir, tmp_path):
     ratio = EVAL_IMAGE_STEPS_PER_CPU_S["compiled"] / EVAL_IMAGE_STEPS_PER_CPU_S["nengo_dl"]
     assert slow["eval_s"] == pytest.approx(base["eval_s"] * ratio)
     assert slow["check_s"] == 0  # nothing to check NengoDL against
+    # start-up (Ray, workers, builds) is paid once, whatever the work or the CPUs
+    assert base["startup_s"] == double["startup_s"] == wide["startup_s"] > 0
+
+
+def test_a_tiny_custom_network_is_not_estimated_at_under_a_second(tmp_path, capsys):
+    spec = tmp_path / "small.yaml"
+    spec.write_text(
+        "model:\n  layers:\n    - {type: conv, filters: 4, kernel: 3}\n"
+        "    - {type: dense, units: 8}\neval:\n  n_images: 100\n  n_steps: [5]\n"
+        "train:\n  epochs: 1\ndata:\n  n_train: 200\n"
+    )
+    plan = plan_run(load_config(str(spec)), tmp_path / "run", num_cpus=2)
+    assert plan.estimate_s()["eval_s"] < 1  # the MAC-scaled part is tiny ...
+    assert "about 13 s on 2 CPU(s): start-up 13 s" in plan.text()  # ... start-up is not
 
 
 def test_with_params_nothing_trains(mnist_dir, tmp_path, capsys):
