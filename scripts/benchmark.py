@@ -220,7 +220,7 @@ def run_variant(args) -> dict:  # noqa: C901 - one branch per variant
             from snnjob.train import train
 
             res = train(cfg.model, cfg.train, xt, yt, seed=0, verbose=0)
-            run = res.history[-1]["wall_time_s"]
+            run = res.history[-1].wall_time_s
         out.update(run_s=run, images_per_s=len(xt) / run)
     out["peak_rss_mb"] = _peak_rss_mb()  # this process only (Ray workers not included)
     return out

@@ -22,6 +22,7 @@ from snnjob.messages import (
     ShardRequest,
     SpikeRequest,
     TrainOutcome,
+    TrainProgress,
     WorkerStats,
     WorkRequest,
 )
@@ -91,7 +92,7 @@ class TrainerActor:
 
     def __init__(self, n_threads: int):
         _limit_threads(n_threads)
-        self._progress: dict = {}
+        self._progress: TrainProgress | None = None
 
     def train(
         self,
@@ -105,10 +106,10 @@ class TrainerActor:
     ) -> TrainOutcome:
         from snnjob.train import train
 
-        self._progress = {"started_at": time.time()}
+        self._progress = None
 
-        def report(state: dict) -> None:
-            self._progress = {**self._progress, **state}
+        def report(state: TrainProgress) -> None:
+            self._progress = state
 
         result = train(
             cfg.model, cfg.train, images, labels, seed=seed, checkpoint_dir=checkpoint_dir,
@@ -116,10 +117,9 @@ class TrainerActor:
         )  # fmt: skip
         return TrainOutcome(result.params, result.metrics(), _node(), os.getpid())
 
-    def progress(self) -> dict:
-        """Where training is: epoch, epochs, batch, batches, loss (empty before the first
-        minibatch)."""
-        return dict(self._progress)
+    def progress(self) -> TrainProgress | None:
+        """Where training is (None before the first minibatch)."""
+        return self._progress
 
 
 @ray.remote

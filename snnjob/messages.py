@@ -14,12 +14,13 @@ result as it came, plus what only the worker knows (its node, the parameters' ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from snnjob.config import ModelConfig
 from snnjob.engines.base import EvalResult
+from snnjob.results.runinfo import TrainingMetrics
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,23 @@ class TrainOutcome:
     """What a training actor returns for one training seed."""
 
     params: dict[str, np.ndarray]
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: TrainingMetrics = field(default_factory=TrainingMetrics)
     node: str = ""
     pid: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainProgress:
+    """Where a training is, after its latest minibatch (what
+    :meth:`snnjob.actors.TrainerActor.progress` answers and the live bars show): epoch
+    ``epoch`` of ``epochs``, minibatch ``batch`` of ``batches`` (both counted from 1), and
+    that minibatch's loss (None: Keras reported none)."""
+
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    loss: float | None = None
 
 
 @dataclass(frozen=True)

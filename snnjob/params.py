@@ -12,7 +12,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from snnjob.errors import ParamsError
 
 if TYPE_CHECKING:
     from snnjob.config import ModelConfig
+    from snnjob.results.runinfo import TrainingMetrics
 
 Params = dict[str, np.ndarray]
 FORMAT = "snnjob-params-v1"
@@ -36,14 +37,15 @@ class ParamSet:
     (an object put by an actor would die with it); None until broadcast. ``recipe``: the
     recipe it was trained with (:mod:`snnjob.recipes`), ``slug`` its folder name ("": the
     job has no recipe sweep); ``model``: the model config its simulators are built from
-    (None: the job's).
+    (None: the job's); ``metrics``: how it was trained (None: its file records no training
+    of ours, e.g. a parameter file from elsewhere).
     """
 
     train_seed: int
     params: Params
     sha256: str
     path: Path | None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: TrainingMetrics | None = None
     ref: Any = None
     recipe: str = "base"
     slug: str = ""

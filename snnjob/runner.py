@@ -39,7 +39,7 @@ from snnjob.plan import plan_shards
 from snnjob.pool import EvalService
 from snnjob.preflight import check_feasible, check_params
 from snnjob.recipes import Recipe, expand_recipes
-from snnjob.results.convert import FormatError, from_json
+from snnjob.results.convert import from_json
 from snnjob.results.model import NetworkInfo, RateMode, RunSummary, SpikeEntry, SpikeLayer
 from snnjob.results.runinfo import (
     EngineContract,
@@ -47,7 +47,6 @@ from snnjob.results.runinfo import (
     ParamsInfo,
     SweepStats,
     Timings,
-    TrainingMetrics,
 )
 from snnjob.rundir import RunDir, open_run_dir, record_command
 from snnjob.session import cluster_info
@@ -400,12 +399,6 @@ def _point_of(row: dict):
 
 def _describe(p: ParamSet) -> ParamsInfo:
     """A parameter set as the summary lists it (its training metrics, if its file has any)."""
-    training = None
-    if p.metrics:
-        try:
-            training = from_json(TrainingMetrics, p.metrics, f"training metrics of {p.id}")
-        except FormatError as exc:  # a params file from elsewhere: its metrics are not ours
-            log.warning("left out of the summary: %s", exc)
     path = str(p.path) if p.path else None
     return ParamsInfo(train_seed=p.train_seed, params_id=p.id, recipe=p.recipe, sha256=p.sha256,
-                      path=path, training=training)  # fmt: skip
+                      path=path, training=p.metrics)  # fmt: skip

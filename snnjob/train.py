@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import nengo
 import numpy as np
@@ -29,8 +28,11 @@ from snnjob.atomic import write_atomic
 from snnjob.backend import nengo_dl, tf
 from snnjob.config import ModelConfig, TrainConfig
 from snnjob.errors import ConfigError, ParamsError
+from snnjob.messages import TrainProgress
 from snnjob.network import build_network, layer_params, set_layer_params
 from snnjob.params import Params
+from snnjob.results.convert import FormatError, from_json, to_json
+from snnjob.results.runinfo import EpochStats, TrainingMetrics
 
 log = logging.getLogger(__name__)
 _CKPT = re.compile(r"^epoch-(\d{4})\.npz$")
@@ -42,22 +44,23 @@ class TrainResult:
 
     params: Params
     seed: int
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[EpochStats] = field(default_factory=list)
     wall_time_s: float = 0.0
     resumed_from_epoch: int = 0
     device: str = "cpu"
 
-    def metrics(self) -> dict[str, Any]:
-        last = self.history[-1] if self.history else {}
-        return {
-            "epochs": len(self.history),
-            "final_loss": last.get("loss"),
-            "final_rate_accuracy": last.get("accuracy"),
-            "history": self.history,
-            "train_wall_time_s": self.wall_time_s,
-            "resumed_from_epoch": self.resumed_from_epoch,
-            "device": self.device,
-        }
+    def metrics(self) -> TrainingMetrics:
+        """The training as the parameter file's sidecar and ``summary.json`` record it."""
+        last = self.history[-1] if self.history else None
+        return TrainingMetrics(
+            epochs=len(self.history),
+            final_loss=last.loss if last else None,
+            final_rate_accuracy=last.accuracy if last else None,
+            history=tuple(self.history),
+            train_wall_time_s=self.wall_time_s,
+            resumed_from_epoch=self.resumed_from_epoch,
+            device=self.device,
+        )
 
 
 def train(
@@ -70,7 +73,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     device: str | None = None,
     verbose: int | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[TrainProgress], None] | None = None,
     tensorboard_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train one network and return its parameters.
@@ -92,8 +95,8 @@ def train(
         Keras progress output: 1 progress bar, 2 one line per epoch (default: 1 on a
         terminal, else 2), 0 silent.
     progress
-        Called after every minibatch with ``{"epoch", "epochs", "batch", "batches",
-        "loss"}`` (epoch and batch counted from 1): what a live display shows.
+        Called after every minibatch with a :class:`~snnjob.messages.TrainProgress`
+        (epoch and batch counted from 1): what a live display shows.
     tensorboard_dir
         Where per-epoch TensorBoard scalars go (loss, accuracy, learning rate, images/s).
     """
@@ -148,21 +151,21 @@ def train(
             optimizer.learning_rate.assign(epoch_learning_rate(train_cfg, epoch))
             fit = sim.fit({handles.inp: x}, y, epochs=1, shuffle=False, verbose=verbose,
                           callbacks=callbacks)  # fmt: skip
-            stats = {
-                "epoch": epoch + 1,
-                "loss": float(fit.history["loss"][-1]),
-                "accuracy": float(_metric(fit.history, "accuracy")),
-                "images": n_used,
-                "learning_rate": float(optimizer.learning_rate.numpy()),  # as the step used
-                "wall_time_s": time.perf_counter() - te,
-            }
+            stats = EpochStats(
+                epoch=epoch + 1,
+                loss=float(fit.history["loss"][-1]),
+                accuracy=float(_metric(fit.history, "accuracy")),
+                images=n_used,
+                learning_rate=float(optimizer.learning_rate.numpy()),  # as the step used
+                wall_time_s=time.perf_counter() - te,
+            )
             history.append(stats)
             if board is not None:
                 _write_scalars(board, stats)
             log.info(
                 "seed %d epoch %d/%d: loss %.4f, rate-mode train accuracy %.4f (%.0f img/s)",
-                seed, epoch + 1, train_cfg.epochs, stats["loss"], stats["accuracy"],
-                n_used / stats["wall_time_s"],
+                seed, epoch + 1, train_cfg.epochs, stats.loss, stats.accuracy,
+                n_used / stats.wall_time_s,
             )  # fmt: skip
             last = epoch + 1 == train_cfg.epochs
             if checkpoint_dir and ((epoch + 1) % train_cfg.checkpoint_every == 0 or last):
@@ -188,18 +191,20 @@ class _Progress(tf.keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        self.report({
-            "epoch": self.epoch, "epochs": self.epochs, "batch": batch + 1,
-            "batches": self.batches, "loss": None if loss is None else float(loss),
-        })  # fmt: skip
+        self.report(TrainProgress(
+            epoch=self.epoch, epochs=self.epochs, batch=batch + 1, batches=self.batches,
+            loss=None if loss is None else float(loss),
+        ))  # fmt: skip
 
 
-def _write_scalars(board, stats: dict[str, float]) -> None:
+def _write_scalars(board, stats: EpochStats) -> None:
     """One epoch's metrics as TensorBoard scalars (step = epoch)."""
-    with board.as_default(step=int(stats["epoch"])):
-        for name in ("loss", "accuracy", "learning_rate"):
-            tf.summary.scalar(name, stats[name])
-        tf.summary.scalar("images_per_s", stats["images"] / stats["wall_time_s"])
+    with board.as_default(step=stats.epoch):
+        tf.summary.scalar("loss", stats.loss)
+        tf.summary.scalar("accuracy", stats.accuracy)
+        if stats.learning_rate is not None:
+            tf.summary.scalar("learning_rate", stats.learning_rate)
+        tf.summary.scalar("images_per_s", stats.images / stats.wall_time_s)
     board.flush()
 
 
@@ -297,25 +302,48 @@ def _save_checkpoint(checkpoint_dir, epoch, handles, optimizer, history) -> Path
     arrays = {f"param/{k}": v for k, v in layer_params(handles).items()}
     for i, var in enumerate(optimizer.variables):
         arrays[f"optimizer/{i:04d}"] = var.numpy()
-    arrays["history"] = np.array(
-        [[h["epoch"], h["loss"], h["accuracy"], h["images"], h["wall_time_s"]] for h in history],
-        dtype=np.float64,
-    )  # read by checkpoints of earlier versions' readers
-    # every field of every epoch, exactly (a resumed training's history equals an
-    # uninterrupted one's: learning_rate was lost before); a string array, no pickle
-    arrays["history_json"] = np.array(json.dumps(history))
+    arrays.update(_history_arrays(history))
     path = Path(checkpoint_dir) / f"epoch-{epoch:04d}.npz"
     write_atomic(path, lambda f: np.savez(f, **arrays))
     return path
 
 
-def _restore(path: Path, handles, optimizer) -> tuple[int, list[dict[str, float]]]:
+def _history_arrays(history: list[EpochStats]) -> dict[str, np.ndarray]:
+    """A checkpoint's record of the epochs so far: ``history``, five numbers per epoch
+    (what earlier versions' readers take), and ``history_json``, every field of every
+    epoch exactly (a resumed training's history equals an uninterrupted one's:
+    learning_rate was lost before); a string array, no pickle."""
+    numbers = [[h.epoch, h.loss, h.accuracy, h.images, h.wall_time_s] for h in history]
+    return {
+        "history": np.array(numbers, dtype=np.float64).reshape(len(history), 5),
+        "history_json": np.array(json.dumps(to_json(history))),
+    }
+
+
+def _history_of(arrays: dict[str, np.ndarray], path: Path) -> list[EpochStats]:
+    """The epochs recorded in checkpoint ``path`` (see :func:`_history_arrays`)."""
+    if "history_json" not in arrays:  # written before history_json: five numbers per epoch
+        return [
+            EpochStats(epoch=int(r[0]), loss=float(r[1]), accuracy=float(r[2]),
+                       images=int(r[3]), wall_time_s=float(r[4]))
+            for r in arrays["history"]
+        ]  # fmt: skip
+    try:
+        data = json.loads(str(arrays["history_json"]))
+        return list(from_json(tuple[EpochStats, ...], data, f"history of checkpoint {path}"))
+    except (json.JSONDecodeError, FormatError) as exc:
+        msg = f"checkpoint {path} is unreadable ({exc}); delete it to retrain"
+        raise ParamsError(msg) from None
+
+
+def _restore(path: Path, handles, optimizer) -> tuple[int, list[EpochStats]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as exc:
         msg = f"checkpoint {path} is unreadable ({exc}); delete it to retrain"
         raise ParamsError(msg) from None
+    history = _history_of(arrays, path)  # checked before anything is restored
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
     set_layer_params(handles, params)
     opt_arrays = [arrays[k] for k in sorted(k for k in arrays if k.startswith("optimizer/"))]
@@ -326,14 +354,6 @@ def _restore(path: Path, handles, optimizer) -> tuple[int, list[dict[str, float]
         )
     for var, value in zip(optimizer.variables, opt_arrays):
         var.assign(value)
-    if "history_json" in arrays:
-        history = json.loads(str(arrays["history_json"]))
-    else:  # a checkpoint written before history_json: five numbers per epoch
-        history = [
-            {"epoch": int(r[0]), "loss": r[1], "accuracy": r[2], "images": int(r[3]),
-             "wall_time_s": r[4]}
-            for r in arrays["history"]
-        ]  # fmt: skip
     return int(_CKPT.match(path.name).group(1)), history
 
 

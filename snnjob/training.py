@@ -15,15 +15,17 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import ray
 
 from snnjob.config import JobConfig
 from snnjob.errors import ConfigError
-from snnjob.messages import TrainOutcome
+from snnjob.messages import TrainOutcome, TrainProgress
 from snnjob.params import (
     ParamSet,
     check_trained_network,
@@ -32,6 +34,8 @@ from snnjob.params import (
     sidecar_path,
 )
 from snnjob.recipes import Recipe, expand_recipes
+from snnjob.results.convert import FormatError, from_json, to_json
+from snnjob.results.runinfo import TrainingMetrics
 from snnjob.rundir import RunDir
 from snnjob.session import cluster_info
 
@@ -71,9 +75,8 @@ def param_sets(
             if path.exists() and sidecar_path(path).exists():
                 params, meta = load_params(path, expected=recipe.model.net.weight_shapes())
                 log.info("training seed %d: reusing %s", seed, path)
-                reused.append(
-                    _param_set(recipe, seed, params, meta["sha256"], path, meta.get("metrics"))
-                )
+                metrics = metrics_of(meta, source=str(path))
+                reused.append(_param_set(recipe, seed, params, meta["sha256"], path, metrics))
             else:
                 pending.append((recipe, seed))
     if not pending:
@@ -93,7 +96,7 @@ def param_sets(
                 "recipe": recipe.name,
                 "recipe_overrides": dict(recipe.overrides),
                 "train_seed": seed,
-                "metrics": outcome.metrics,
+                "metrics": to_json(outcome.metrics),
                 "trained_on": {"node": outcome.node, "pid": outcome.pid},
             },
         )
@@ -127,13 +130,31 @@ def _given(cfg: JobConfig, params_file: Path) -> ParamSet:
     params, meta = load_params(params_file, expected=cfg.model.net.weight_shapes())
     check_trained_network(meta, cfg.model, source=str(params_file))
     seed = int(meta.get("train_seed", 0))
-    return ParamSet(seed, params, meta["sha256"], params_file, meta.get("metrics", {}),
-                    model=cfg.model)  # fmt: skip
+    metrics = metrics_of(meta, source=str(params_file))
+    return ParamSet(seed, params, meta["sha256"], params_file, metrics, model=cfg.model)
 
 
-def _param_set(recipe: Recipe, seed: int, params, sha256: str, path: Path, metrics) -> ParamSet:
-    return ParamSet(seed, params, sha256, path, metrics or {}, recipe=recipe.name,
-                    slug=recipe.slug, model=recipe.config.model)  # fmt: skip
+def metrics_of(meta: Mapping[str, Any], *, source: str) -> TrainingMetrics | None:
+    """The training metrics of a parameter file's sidecar ``meta``; None where it has none,
+    or other ones (a parameter file from elsewhere: its metrics are not ours)."""
+    data = meta.get("metrics")
+    if not data:
+        return None
+    if isinstance(data, Mapping) and not set(data) & {f.name for f in fields(TrainingMetrics)}:
+        log.warning("training metrics of %s left out: none of them are snnjob's", source)
+        return None
+    try:
+        return from_json(TrainingMetrics, data, f"training metrics of {source}")
+    except FormatError as exc:
+        log.warning("training metrics left out: %s", exc)
+        return None
+
+
+def _param_set(
+    recipe: Recipe, seed: int, params, sha256: str, path: Path, metrics: TrainingMetrics | None
+) -> ParamSet:
+    return ParamSet(seed, params, sha256, path, metrics, recipe=recipe.name, slug=recipe.slug,
+                    model=recipe.config.model)  # fmt: skip
 
 
 def train_on_actors(
@@ -197,10 +218,10 @@ def train_on_actors(
             i = refs[done[0]]
             outcome: TrainOutcome = ray.get(done[0])
             m = outcome.metrics
-            accuracy = m["final_rate_accuracy"]
+            accuracy = m.final_rate_accuracy
             log.info(
                 "training %s done: %d epochs, %.0f s, rate-mode train accuracy %.4f",
-                names[i], m["epochs"], m["train_wall_time_s"],
+                names[i], m.epochs, m.train_wall_time_s,
                 accuracy if accuracy is not None else float("nan"),
             )  # fmt: skip
             ray.kill(actors.pop(i))  # free its CPUs/GPU for the others
@@ -246,31 +267,31 @@ class TrainingDisplay:
                 with contextlib.suppress(ray.exceptions.RayError):  # restarting: next time
                     self.show(key, ray.get(ref))
 
-    def show(self, key: int, state: dict) -> None:
-        """Move bar ``key`` (a training's index) to ``state`` (``epoch``, ``epochs``,
-        ``batch``, ``batches``, ``loss``; epoch and batch from 1)."""
-        if "batches" not in state:
+    def show(self, key: int, state: TrainProgress | None) -> None:
+        """Move bar ``key`` (a training's index) to ``state`` (None: no minibatch yet)."""
+        if state is None:
             return
         bar = self.bars[key]
-        bar.total = state["epochs"] * state["batches"]
-        bar.n = (state["epoch"] - 1) * state["batches"] + state["batch"]
-        loss = state.get("loss")
+        bar.total = state.epochs * state.batches
+        bar.n = (state.epoch - 1) * state.batches + state.batch
+        loss = state.loss
         bar.set_postfix_str(
-            f"epoch {state['epoch']}/{state['epochs']}"
+            f"epoch {state.epoch}/{state.epochs}"
             + (f", loss {loss:.4f}" if loss is not None else ""),
             refresh=False,
         )
-        epoch, now = state["epoch"], time.monotonic()
+        epoch, now = state.epoch, time.monotonic()
         last = self._drawn.get(key)
         if last is None or last[0] != epoch or now - last[1] >= self.min_interval:
             self._drawn[key] = (epoch, now)
             bar.refresh()
 
-    def finish(self, key: int, metrics: dict) -> None:
+    def finish(self, key: int, metrics: TrainingMetrics) -> None:
+        """Fill bar ``key``: its training ended with ``metrics``."""
         bar = self.bars[key]
         if bar.total:
             bar.n = bar.total
-        loss = metrics.get("final_loss")
+        loss = metrics.final_loss
         bar.set_postfix_str(f"done, loss {loss:.4f}" if loss is not None else "done")
 
     def close(self) -> None:

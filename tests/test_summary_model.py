@@ -18,7 +18,7 @@ from snnjob.datasets import DatasetInfo
 from snnjob.results.convert import FormatError, from_json, to_json
 from snnjob.results.model import SCHEMA, Point, RunSummary, SpikeEntry, as_summary
 from snnjob.results.report import summary_markdown
-from snnjob.results.runinfo import ClusterInfo, SweepStats
+from snnjob.results.runinfo import ClusterInfo, SweepStats, TrainingMetrics
 from snnjob.results.summary import load_summary, write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +186,7 @@ def test_the_runner_merges_sweeps_and_assembles_one_summary(measured):
     assert "worker_builds" not in to_json(merge_sweeps([skipped]))  # nothing evaluated
 
     recipes = expand_recipes(load_config("tiny"))
-    pset = ParamSet(0, {}, "ab" * 32, None, {"epochs": 1, "history": []})
+    pset = ParamSet(0, {}, "ab" * 32, None, TrainingMetrics(epochs=1))
     points = [{**p, "params_id": pset.id, "recipe": "other"} for p in measured["points"][:2]]
     results = RunSummary.from_dict({"points": points, "by_n_steps": []})
     summary = build_summary(results, [pset], recipes, config_name="tiny", timings=t)

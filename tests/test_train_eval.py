@@ -8,8 +8,10 @@ from conftest import TEST_CONFIGS
 
 from snnjob.config import load_config
 from snnjob.evaluate import SpikingEvaluator, evaluate, unroll_for
+from snnjob.messages import TrainProgress
 from snnjob.mnist import load_mnist
 from snnjob.network import build_network
+from snnjob.results.convert import to_json
 from snnjob.train import epoch_learning_rate, latest_checkpoint, train
 
 pytestmark = pytest.mark.slow  # trains networks
@@ -47,7 +49,7 @@ def test_short_training_learns_real_digits(cfg, mnist, trained):
     """Real learning beats chance (90% error) by far; the bound is loose enough to be stable."""
     # the TensorFlow-free model spec matches the weights of the built network
     assert {k: v.shape for k, v in trained.params.items()} == cfg.model.net.weight_shapes()
-    assert trained.history[-1]["accuracy"] > 0.85  # rate-mode training accuracy
+    assert trained.history[-1].accuracy > 0.85  # rate-mode training accuracy
     images, labels = _test_set(cfg, mnist)
     res = evaluate(cfg.model, trained.params, images, labels, n_steps=30, seed=0,
                    minibatch_size=cfg.eval.minibatch_size)  # fmt: skip
@@ -206,7 +208,7 @@ def test_checkpoint_resume_matches_uninterrupted_training(tmp_path, mnist):
     train(cfg.model, one, x, y, seed=5, checkpoint_dir=tmp_path / "b", verbose=0)
     resumed = train(cfg.model, cfg.train, x, y, seed=5, checkpoint_dir=tmp_path / "b", verbose=0)
     assert resumed.resumed_from_epoch == 1
-    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert [h.epoch for h in resumed.history] == [1, 2]
     for k in full.params:
         np.testing.assert_allclose(resumed.params[k], full.params[k], rtol=1e-4, atol=1e-6)
 
@@ -225,10 +227,10 @@ def test_a_resumed_trainings_history_keeps_every_field(tmp_path, mnist):
     assert resumed.resumed_from_epoch == 1
 
     def fields(history):
-        return [{k: v for k, v in h.items() if k != "wall_time_s"} for h in history]
+        return [{k: v for k, v in to_json(h).items() if k != "wall_time_s"} for h in history]
 
-    assert [sorted(h) for h in resumed.history] == [sorted(h) for h in full.history]
-    assert [h["learning_rate"] for h in resumed.history] == pytest.approx([1e-3, 5e-4])
+    assert [sorted(h) for h in fields(resumed.history)] == [sorted(h) for h in fields(full.history)]
+    assert [h.learning_rate for h in resumed.history] == pytest.approx([1e-3, 5e-4])
     for mine, uninterrupted in zip(fields(resumed.history), fields(full.history)):
         assert mine == pytest.approx(uninterrupted)
 
@@ -238,7 +240,7 @@ def test_cosine_schedule_sets_each_epochs_learning_rate(mnist):
     x, y = mnist.train_images[:500], mnist.train_labels[:500]
     res = train(cfg.model, cfg.train, x, y, seed=1, verbose=0)
     # read back from the optimiser after each epoch: what its steps used
-    used = [h["learning_rate"] for h in res.history]
+    used = [h.learning_rate for h in res.history]
     np.testing.assert_allclose(used, [1e-3, 7.5e-4, 2.5e-4], rtol=1e-6)
     assert [epoch_learning_rate(cfg.train, e) for e in range(3)] == pytest.approx(used)
     const = load_config("tiny", ["train.epochs=3"]).train
@@ -250,22 +252,22 @@ def test_progress_reports_every_minibatch_and_tensorboard_gets_each_epoch(tmp_pa
 
     cfg = load_config("tiny", ["train.epochs=2"])
     x, y = mnist.train_images[:500], mnist.train_labels[:500]
-    seen: list[dict] = []
+    seen: list[TrainProgress] = []
     res = train(cfg.model, cfg.train, x, y, seed=2, verbose=0, progress=seen.append,
                 tensorboard_dir=tmp_path / "tb")  # fmt: skip
     batches = 500 // cfg.train.minibatch_size
     assert len(seen) == 2 * batches
-    assert [(s["epoch"], s["batch"]) for s in seen] == [
+    assert [(s.epoch, s.batch) for s in seen] == [
         (e, b) for e in (1, 2) for b in range(1, batches + 1)
     ]
-    assert all(s["epochs"] == 2 and s["batches"] == batches and s["loss"] > 0 for s in seen)
+    assert all(s.epochs == 2 and s.batches == batches and s.loss > 0 for s in seen)
     scalars: dict[str, dict[int, float]] = {}
     for f in (tmp_path / "tb").iterdir():
         for event in tf.compat.v1.train.summary_iterator(str(f)):
             for v in event.summary.value:
                 scalars.setdefault(v.tag, {})[event.step] = float(tf.make_ndarray(v.tensor))
     assert set(scalars) >= {"loss", "accuracy", "learning_rate", "images_per_s"}
-    assert scalars["loss"] == pytest.approx({h["epoch"]: h["loss"] for h in res.history})
+    assert scalars["loss"] == pytest.approx({h.epoch: h.loss for h in res.history})
 
 
 def test_weight_decay_shrinks_the_trained_kernels(mnist):
