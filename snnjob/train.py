@@ -332,8 +332,11 @@ def _history_of(arrays: dict[str, np.ndarray], path: Path) -> list[EpochStats]:
         data = json.loads(str(arrays["history_json"]))
         return list(from_json(tuple[EpochStats, ...], data, f"history of checkpoint {path}"))
     except (json.JSONDecodeError, FormatError) as exc:
-        msg = f"checkpoint {path} is unreadable ({exc}); delete it to retrain"
-        raise ParamsError(msg) from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> ParamsError:
+    return ParamsError(f"checkpoint {path} is unreadable ({exc}); delete it to retrain")
 
 
 def _restore(path: Path, handles, optimizer) -> tuple[int, list[EpochStats]]:
@@ -341,8 +344,7 @@ def _restore(path: Path, handles, optimizer) -> tuple[int, list[EpochStats]]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as exc:
-        msg = f"checkpoint {path} is unreadable ({exc}); delete it to retrain"
-        raise ParamsError(msg) from None
+        raise _unreadable(path, exc) from None
     history = _history_of(arrays, path)  # checked before anything is restored
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
     set_layer_params(handles, params)
